@@ -1,0 +1,183 @@
+"""The command line: parse flags, call one domain function, print. Nothing else lives here."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from functools import wraps
+from pathlib import Path
+from typing import Annotated, Any, Optional, TypeVar
+
+import typer
+
+from .errors import StackkitError
+
+app = typer.Typer(
+    help="A Claude Code monitoring stack (OpenTelemetry Collector, Prometheus, Grafana) in one step.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+ConfigOpt = Annotated[
+    Optional[Path],  # noqa: UP045 - typer needs Optional at runtime on 3.11
+    typer.Option(
+        "--config",
+        "-c",
+        help="Config file (default: ./stackkit.yaml if present, else built-in defaults).",
+        dir_okay=False,
+    ),
+]
+TargetOpt = Annotated[
+    Optional[str],  # noqa: UP045
+    typer.Option("--target", "-t", help="docker or kubernetes (overrides the config)."),
+]
+
+
+def say(message: str) -> None:
+    """Progress and results for people: stderr, so stdout stays data."""
+    typer.echo(message, err=True)
+
+
+def handle_errors(fn: F) -> F:
+    """Turn a StackkitError into its message on stderr and its exit code."""
+
+    @wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except StackkitError as e:
+            typer.secho(f"error: {e}", err=True, fg=typer.colors.RED)
+            raise typer.Exit(e.exit_code) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _load(config: Path | None, target: str | None = None) -> Any:
+    from .config import load_config
+
+    return load_config(config, target=target)
+
+
+@app.command()
+@handle_errors
+def init(
+    path: Annotated[Path, typer.Argument(help="Where to write the starter config.")] = Path(
+        "stackkit.yaml"
+    ),
+    force: Annotated[bool, typer.Option("--force", help="Overwrite an existing file.")] = False,
+) -> None:
+    """Write a commented starter stackkit.yaml."""
+    from .starter import STARTER
+
+    if path.exists() and not force:
+        raise StackkitError(f"{path} already exists; use --force to overwrite it")
+    try:
+        path.write_text(STARTER, encoding="utf-8")
+    except OSError as e:
+        raise StackkitError(f"cannot write {path}: {e.strerror or e}") from None
+    say(f"wrote {path}; edit it, then run: stackkit render -c {path} -o out")
+
+
+@app.command()
+def schema() -> None:
+    """Print the JSON Schema of stackkit.yaml (for editor completion and checks)."""
+    from .config import json_schema
+
+    typer.echo(json.dumps(json_schema(), indent=2, sort_keys=True))
+
+
+@app.command()
+@handle_errors
+def render(
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output directory.", file_okay=False)],
+    config: ConfigOpt = None,
+    target: TargetOpt = None,
+) -> None:
+    """Render the Collector, Prometheus and Grafana configuration into a directory."""
+    from . import render as rendering
+
+    cfg = _load(config, target)
+    files = rendering.render(cfg)
+    before = _snapshot(out, files)
+    rendering.write(files, out)
+    changed = sorted(str(p) for p, text in files.items() if before.get(p) != text)
+    say(f"rendered {len(files)} files into {out} ({len(changed)} changed)")
+    for name in changed:
+        say(f"  {'updated' if name in {str(p) for p in before} else 'created'} {name}")
+
+
+def _snapshot(out: Path, files: Any) -> dict[Any, str]:
+    current = {}
+    for rel in files:
+        try:
+            current[rel] = (out / rel).read_text(encoding="utf-8")
+        except OSError:
+            continue
+    return current
+
+
+@app.command()
+@handle_errors
+def env(
+    config: ConfigOpt = None,
+    fmt: Annotated[
+        str,
+        typer.Option(
+            "--format",
+            "--shell",
+            "-f",
+            help="bash, zsh, fish, powershell, dotenv, json (settings.json env block) or "
+            "managed-settings.",
+        ),
+    ] = "bash",
+    protocol: Annotated[
+        Optional[str],  # noqa: UP045
+        typer.Option("--protocol", help="grpc or http/protobuf (default: from the config)."),
+    ] = None,
+    endpoint: Annotated[
+        Optional[str],  # noqa: UP045
+        typer.Option("--endpoint", help="OTLP URL to use instead of the stack's."),
+    ] = None,
+    attr: Annotated[
+        Optional[list[str]],  # noqa: UP045
+        typer.Option("--attr", "-a", help="Resource attribute KEY=VALUE, e.g. team.id=platform."),
+    ] = None,
+) -> None:
+    """Print what Claude Code needs to report to the stack: eval "$(stackkit env)"."""
+    from . import envcache
+    from .endpoint import client_settings, resolve_endpoint
+    from .env import FORMATS, env_vars, format_env
+    from .state import TOKEN_FILE, stack_dir
+
+    if fmt not in FORMATS:
+        raise StackkitError(f"--format {fmt!r} is not one of {', '.join(FORMATS)}")
+    attributes = dict(_parse_attr(a) for a in attr or [])
+    cfg = _load(config)
+    ep = resolve_endpoint(cfg, protocol, endpoint)
+    variables = env_vars(ep, client_settings(cfg, attributes))
+    sys.stdout.write(format_env(variables, fmt))
+    if sys.argv[1:2] != ["env"]:
+        return  # called in-process (tests): there is no command line to cache for
+    if ep.token:
+        variables["OTEL_EXPORTER_OTLP_HEADERS"] = f"Authorization=Bearer {envcache.TOKEN_PLACEHOLDER}"
+    config_file = config or Path("stackkit.yaml")
+    auth = cfg.collector.auth
+    envcache.store(
+        sys.argv[2:],
+        variables,
+        fmt,
+        deps=[config_file, stack_dir(cfg.name) / "outputs.json"],
+        token_env=auth.token_env if auth.enabled else None,
+        token_file=stack_dir(cfg.name) / TOKEN_FILE if auth.enabled else None,
+    )
+
+
+def _parse_attr(text: str) -> tuple[str, str]:
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise StackkitError(f"--attr {text!r}: expected KEY=VALUE, e.g. team.id=platform")
+    return key, value

@@ -1,0 +1,333 @@
+"""Grafana dashboards, built as data with grafana-foundation-sdk (no hand-kept JSON).
+
+Every query uses only the metric names in :mod:`stackkit.promql`, and every query aggregates
+``session_id`` away, because each Claude Code process writes its own series.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from grafana_foundation_sdk.builders import bargauge, common, stat, table, timeseries
+from grafana_foundation_sdk.builders import dashboard as db
+from grafana_foundation_sdk.builders import prometheus as prom
+from grafana_foundation_sdk.cog.encoder import JSONEncoder
+from grafana_foundation_sdk.models import common as common_models
+from grafana_foundation_sdk.models import dashboard as dbm
+
+from . import promql
+from .config import StackConfig
+from .promql import prom_label
+
+DATASOURCE = dbm.DataSourceRef(type_val="prometheus", uid="stackkit-prometheus")
+OVERVIEW_UID = "stackkit-claude-code"
+
+
+class _Filters:
+    """Label matchers for the dashboard's template variables, per metric."""
+
+    def __init__(self, cfg: StackConfig) -> None:
+        self.team = prom_label(cfg.attributes.labels[0]) if cfg.attributes.labels else None
+        self.user = "user_id" if cfg.attributes.user_id != "drop" else None
+
+    def __call__(self, *extra: str, model: bool = False) -> str:
+        matchers = list(extra)
+        if self.team:
+            matchers.append(f'{self.team}=~"$team"')
+        if self.user:
+            matchers.append(f'user_id=~"$user"')
+        if model:
+            matchers.append('model=~"$model"')
+        return "{" + ", ".join(matchers) + "}"
+
+
+def _query(expr: str, legend: str = "", *, instant: bool = False, ref: str = "A") -> prom.Dataquery:
+    q = prom.Dataquery().expr(expr).ref_id(ref).datasource(DATASOURCE)
+    if legend:
+        q = q.legend_format(legend)
+    if instant:
+        q = q.instant().format(_table_format())
+    return q
+
+
+def _table_format() -> Any:
+    from grafana_foundation_sdk.models.prometheus import PromQueryFormat
+
+    return PromQueryFormat.TABLE
+
+
+def _stat(title: str, expr: str, unit: str, description: str) -> stat.Panel:
+    return (
+        stat.Panel()
+        .title(title)
+        .description(description)
+        .datasource(DATASOURCE)
+        .with_target(_query(f"{expr} or vector(0)", instant=False))
+        .unit(unit)
+        .decimals(2 if unit.startswith("currency") else 0)
+        .graph_mode(common_models.BigValueGraphMode.NONE)
+        .reduce_options(common.ReduceDataOptions().calcs(["lastNotNull"]))
+        .height(4)
+        .span(4)
+    )
+
+
+def _series(title: str, expr: str, legend: str, unit: str, description: str) -> timeseries.Panel:
+    return (
+        timeseries.Panel()
+        .title(title)
+        .description(description)
+        .datasource(DATASOURCE)
+        .with_target(_query(expr, legend))
+        .unit(unit)
+        .height(8)
+        .span(12)
+    )
+
+
+def _bars(title: str, expr: str, legend: str, unit: str, description: str) -> bargauge.Panel:
+    return (
+        bargauge.Panel()
+        .title(title)
+        .description(description)
+        .datasource(DATASOURCE)
+        .with_target(_query(expr, legend, instant=True))
+        .unit(unit)
+        .orientation(common_models.VizOrientation.HORIZONTAL)
+        .reduce_options(common.ReduceDataOptions().calcs(["lastNotNull"]).values(True))
+        .height(8)
+        .span(8)
+    )
+
+
+def overview(cfg: StackConfig) -> dict[str, Any]:
+    """The overview a platform team opens first: spend, usage, adoption and pipeline health."""
+    f = _Filters(cfg)
+    who = f()
+    whom = f(model=True)
+    person = ", ".join(
+        [prom_label(k) for k in cfg.attributes.labels[:1]] + ([f.user] if f.user else [])
+    )
+    cost = promql.COST
+    tokens = promql.TOKENS
+
+    d = (
+        db.Dashboard("Claude Code: overview")
+        .uid(OVERVIEW_UID)
+        .description("Cost, tokens, sessions, code changes and errors from Claude Code.")
+        .tags(["claude-code", "stackkit"])
+        .refresh("1m")
+        .time("now-7d", "now")
+        .timezone("browser")
+        .tooltip(dbm.DashboardCursorSync.CROSSHAIR)
+    )
+    if f.team:
+        d = d.with_variable(_variable("team", "Team", promql.COST, f.team))
+    if f.user:
+        d = d.with_variable(_variable("user", "User", promql.COST, "user_id"))
+    d = d.with_variable(_variable("model", "Model", promql.COST, "model"))
+
+    d = d.with_row(db.Row("Spend"))
+    for title, window in (("last 24 hours", "24h"), ("last 7 days", "7d"), ("last 30 days", "30d")):
+        d = d.with_panel(
+            _stat(
+                f"Spend, {title}",
+                f"sum(increase({cost}{whom}[{window}]))",
+                "currency:USD",
+                f"Estimated cost over the {title} (Claude Code's estimate, not the bill).",
+            )
+        )
+    d = d.with_panel(
+        _bars(
+            "Spend by model",
+            f"sort_desc(sum by (model) (increase({cost}{whom}[$__range])))",
+            "{{model}}",
+            "currency:USD",
+            "Estimated cost in the selected time range, per model.",
+        )
+    )
+    if f.team:
+        d = d.with_panel(
+            _bars(
+                "Spend by team",
+                f"sort_desc(sum by ({f.team}) (increase({cost}{whom}[$__range])))",
+                "{{" + f.team + "}}",
+                "currency:USD",
+                "Estimated cost in the selected time range, per team.",
+            )
+        )
+    if f.user:
+        d = d.with_panel(
+            _bars(
+                "Spend by person",
+                f"topk(20, sum by ({person}) (increase({cost}{whom}[$__range])))",
+                "{{user_id}}",
+                "currency:USD",
+                "The 20 people with the highest estimated cost in the selected range.",
+            )
+        )
+    d = d.with_panel(
+        _series(
+            "Spend rate by model",
+            f"sum by (model) (rate({cost}{whom}[$__rate_interval])) * 3600",
+            "{{model}}",
+            "currency:USD",
+            "USD per hour.",
+        )
+    )
+
+    d = d.with_row(db.Row("Tokens"))
+    d = d.with_panel(
+        _series(
+            "Tokens by type",
+            f"sum by (type) (rate({tokens}{whom}[$__rate_interval])) * 60",
+            "{{type}}",
+            "short",
+            "Tokens per minute: input, output, cache read and cache creation.",
+        )
+    )
+    input_types = 'type=~"input|cacheRead|cacheCreation"'
+    cache_read = f('type="cacheRead"', model=True)
+    cached = f"sum(increase({tokens}{cache_read}[$__range]))"
+    all_input = (
+        f"sum(increase({tokens}{f(input_types, model=True)}[$__range]))"
+    )
+    d = d.with_panel(
+        _stat(
+            "Cache hit ratio",
+            f"{cached} / {all_input}",
+            "percentunit",
+            "Share of input tokens read from the prompt cache in the selected range.",
+        ).span(6)
+    )
+    d = d.with_panel(
+        _stat(
+            "Tokens in range",
+            f"sum(increase({tokens}{whom}[$__range]))",
+            "short",
+            "All tokens of every type in the selected range.",
+        ).span(6)
+    )
+
+    d = d.with_row(db.Row("Adoption"))
+    d = d.with_panel(
+        _stat(
+            "Sessions",
+            f"sum(increase({promql.SESSIONS}{who}[$__range]))",
+            "short",
+            "Claude Code sessions started in the selected range.",
+        ).span(6)
+    )
+    d = d.with_panel(
+        _stat(
+            "Active users",
+            f"count(sum by (user_id) (increase({promql.SESSIONS}{who}[$__range])) > 0)",
+            "short",
+            "People who started at least one session in the selected range.",
+        ).span(6)
+    )
+    d = d.with_panel(
+        _stat(
+            "Active time",
+            f"sum(increase({promql.ACTIVE_TIME}{who}[$__range]))",
+            "s",
+            "Time people actively used Claude Code in the selected range.",
+        ).span(6)
+    )
+    d = d.with_panel(
+        _stat(
+            "Commits and pull requests",
+            f"sum(increase({promql.COMMITS}{who}[$__range]))"
+            f" + sum(increase({promql.PULL_REQUESTS}{who}[$__range]))",
+            "short",
+            "Commits and pull requests Claude Code created in the selected range.",
+        ).span(6)
+    )
+
+    d = d.with_row(db.Row("Code changes"))
+    d = d.with_panel(
+        _series(
+            "Lines added and removed",
+            f"sum by (type) (increase({promql.LINES}{whom}[$__interval]))",
+            "{{type}}",
+            "short",
+            "Lines changed by Claude Code's edit tools.",
+        )
+    )
+    d = d.with_panel(
+        _table(
+            "Edit decisions by tool",
+            f"sum by (tool_name, decision) (increase({promql.EDIT_DECISIONS}{who}[$__range]))",
+            "Accepted and rejected edits per tool in the selected range.",
+        )
+    )
+    accepted = f('decision="accept"')
+    d = d.with_panel(
+        _stat(
+            "Edit accept rate",
+            f"sum(increase({promql.EDIT_DECISIONS}{accepted}[$__range]))"
+            f" / sum(increase({promql.EDIT_DECISIONS}{who}[$__range]))",
+            "percentunit",
+            "Share of edit-tool permission decisions that were accepted.",
+        )
+    )
+
+    d = d.with_row(db.Row("Errors and pipeline"))
+    d = d.with_panel(
+        _series(
+            "API errors by status",
+            f"sum by (status_code) (increase({promql.API_ERRORS}{whom}[$__interval]))",
+            "{{status_code}}",
+            "short",
+            "Failed model API requests (from Claude Code's api_error events).",
+        )
+    )
+    d = d.with_panel(
+        _series(
+            "Telemetry accepted and refused by the Collector",
+            "sum by (transport) (rate(otelcol_receiver_accepted_metric_points_total[$__rate_interval]))"
+            ' or label_replace(sum(rate(otelcol_receiver_refused_metric_points_total'
+            '[$__rate_interval])), "transport", "refused", "", "")',
+            "{{transport}}",
+            "short",
+            "Metric points per second. Refused data is lost: Claude Code does not retry.",
+        )
+    )
+    return _to_dict(d)
+
+
+def _table(title: str, expr: str, description: str) -> table.Panel:
+    return (
+        table.Panel()
+        .title(title)
+        .description(description)
+        .datasource(DATASOURCE)
+        .with_target(_query(expr, instant=True))
+        .height(8)
+        .span(8)
+    )
+
+
+def _variable(name: str, label: str, metric: str, key: str) -> db.QueryVariable:
+    return (
+        db.QueryVariable(name)
+        .label(label)
+        .datasource(DATASOURCE)
+        .query(f"label_values({metric}, {key})")
+        .refresh(dbm.VariableRefresh.ON_TIME_RANGE_CHANGED)
+        .sort(dbm.VariableSort.ALPHABETICAL_ASC)
+        .multi(True)
+        .include_all(True)
+        .all_value(".*")
+    )
+
+
+def _to_dict(builder: db.Dashboard) -> dict[str, Any]:
+    model: dict[str, Any] = json.loads(json.dumps(builder.build(), cls=JSONEncoder))
+    return model
+
+
+def dashboards(cfg: StackConfig) -> dict[str, dict[str, Any]]:
+    """Every dashboard stackkit ships, by file stem."""
+    return {"claude-code-overview": overview(cfg)}

@@ -1,0 +1,102 @@
+"""What a developer's shell or Claude Code settings need to report to the stack. Pure.
+
+Standard library only: `stackkit env` runs in shell start-up files.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from urllib.parse import quote
+
+FORMATS = ("bash", "zsh", "fish", "powershell", "dotenv", "json", "managed-settings")
+PROTOCOLS = ("grpc", "http/protobuf")
+
+SETTINGS_SCHEMA = "https://json.schemastore.org/claude-code-settings.json"
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """Where Claude Code sends OTLP, and how."""
+
+    url: str
+    protocol: str
+    token: str | None = None
+    ca_file: str | None = None
+
+
+@dataclass(frozen=True)
+class ClientSettings:
+    """Client-side choices that do not depend on where the stack runs."""
+
+    resource_attributes: Mapping[str, str] = field(default_factory=dict)
+    metric_export_interval_ms: int = 60000
+    logs_export_interval_ms: int = 5000
+
+
+def encode_resource_attributes(attrs: Mapping[str, str]) -> str:
+    """``k=v,k=v`` with values percent-encoded, as the OpenTelemetry spec requires."""
+    return ",".join(f"{k}={quote(v, safe='')}" for k, v in sorted(attrs.items()))
+
+
+def env_vars(endpoint: Endpoint, client: ClientSettings) -> dict[str, str]:
+    """The environment variables Claude Code reads, in a stable order."""
+    env = {
+        "CLAUDE_CODE_ENABLE_TELEMETRY": "1",
+        "OTEL_METRICS_EXPORTER": "otlp",
+        "OTEL_LOGS_EXPORTER": "otlp",
+        "OTEL_EXPORTER_OTLP_PROTOCOL": endpoint.protocol,
+        "OTEL_EXPORTER_OTLP_ENDPOINT": endpoint.url,
+        # Cumulative points survive a lost export; the Collector accepts either temporality.
+        "OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE": "cumulative",
+        "OTEL_METRIC_EXPORT_INTERVAL": str(client.metric_export_interval_ms),
+        "OTEL_LOGS_EXPORT_INTERVAL": str(client.logs_export_interval_ms),
+        # Keep each process's series apart: merged cumulative series corrupt totals. The
+        # Collector drops or hashes session.id safely when the config asks for it.
+        "OTEL_METRICS_INCLUDE_SESSION_ID": "true",
+    }
+    if endpoint.token:
+        env["OTEL_EXPORTER_OTLP_HEADERS"] = f"Authorization=Bearer {endpoint.token}"
+    if endpoint.ca_file:
+        ca_var = "OTEL_EXPORTER_OTLP_CERTIFICATE" if endpoint.protocol == "grpc" else "NODE_EXTRA_CA_CERTS"
+        env[ca_var] = endpoint.ca_file
+    if client.resource_attributes:
+        env["OTEL_RESOURCE_ATTRIBUTES"] = encode_resource_attributes(client.resource_attributes)
+    return env
+
+
+def _single_quoted(value: str) -> str:
+    return "'" + value.replace("'", "'\\''") + "'"
+
+
+def _fish_quoted(value: str) -> str:
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def _powershell_quoted(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def _dotenv_quoted(value: str) -> str:
+    if "'" not in value and "\n" not in value:
+        return "'" + value + "'"
+    escaped = value.replace("\\", "\\\\").replace('"', '\\"').replace("$", "\\$").replace("\n", "\\n")
+    return '"' + escaped + '"'
+
+
+def format_env(env: Mapping[str, str], fmt: str) -> str:
+    """Render ``env`` for one shell or settings file; the text ends with a newline."""
+    if fmt in ("bash", "zsh"):
+        return "".join(f"export {k}={_single_quoted(v)}\n" for k, v in env.items())
+    if fmt == "fish":
+        return "".join(f"set -gx {k} {_fish_quoted(v)}\n" for k, v in env.items())
+    if fmt == "powershell":
+        return "".join(f"$env:{k} = {_powershell_quoted(v)}\n" for k, v in env.items())
+    if fmt == "dotenv":
+        return "".join(f"{k}={_dotenv_quoted(v)}\n" for k, v in env.items())
+    if fmt == "json":
+        return json.dumps({"env": dict(env)}, indent=2) + "\n"
+    if fmt == "managed-settings":
+        return json.dumps({"$schema": SETTINGS_SCHEMA, "env": dict(env)}, indent=2) + "\n"
+    raise ValueError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")

@@ -1,0 +1,29 @@
+"""The one exception family users see; the CLI turns each into a message and an exit code."""
+
+from __future__ import annotations
+
+
+class StackkitError(Exception):
+    """An error the user can act on. The message says what to do next."""
+
+    exit_code = 1
+
+
+class ConfigError(StackkitError):
+    """The configuration file (or a flag) is invalid; one line per problem."""
+
+    exit_code = 2
+
+    def __init__(self, source: str, problems: list[str]) -> None:
+        self.source = source
+        self.problems = problems
+        lines = "\n".join(f"  {source}: {p}" for p in problems)
+        super().__init__(f"invalid configuration ({len(problems)} problem(s)):\n{lines}")
+
+
+class RenderError(StackkitError):
+    """Rendering or writing the configuration failed."""
+
+
+class DeployError(StackkitError):
+    """Deploying, previewing or removing the stack failed."""

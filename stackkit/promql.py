@@ -1,0 +1,28 @@
+"""How OpenTelemetry names become Prometheus names in this stack.
+
+The Collector's Prometheus exporter (with its default suffixes) turns dots into underscores,
+appends the unit and `_total` for monotonic sums. These names were checked against the real
+Collector and Claude Code client by tests/e2e; dashboards and rules use only these constants.
+"""
+
+from __future__ import annotations
+
+import re
+
+COST = "claude_code_cost_usage_USD_total"
+TOKENS = "claude_code_token_usage_tokens_total"
+SESSIONS = "claude_code_session_count_total"
+ACTIVE_TIME = "claude_code_active_time_seconds_total"
+LINES = "claude_code_lines_of_code_count_total"
+EDIT_DECISIONS = "claude_code_code_edit_tool_decision_total"
+COMMITS = "claude_code_commit_count_total"
+PULL_REQUESTS = "claude_code_pull_request_count_total"
+API_REQUESTS = "claude_code_api_request_count_total"
+API_ERRORS = "claude_code_api_error_count_total"
+TOOL_RESULTS = "claude_code_tool_result_count_total"
+
+
+def prom_label(attribute: str) -> str:
+    """The Prometheus label for an OpenTelemetry attribute key (``team.id`` -> ``team_id``)."""
+    label = re.sub(r"[^A-Za-z0-9_]", "_", attribute)
+    return f"key_{label}" if label[0].isdigit() else label

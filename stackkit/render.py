@@ -1,0 +1,310 @@
+"""Pure rendering: a validated config in, a mapping of relative paths to file text out.
+
+`render` never touches the filesystem beyond reading templates; `write` is the only I/O and
+replaces the output directory's stackkit files atomically enough that a failure leaves the old
+files in place. Output is deterministic: same config, same bytes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+import jinja2
+import yaml
+
+from . import __version__, versions
+from .config import StackConfig
+from .errors import RenderError
+from .paths import TEMPLATES_DIR
+from .promql import prom_label
+
+Files = dict[PurePosixPath, str]
+
+# Hostnames the components use to reach each other (Docker network aliases, Kubernetes Services).
+OTELCOL_HOST = "otelcol"
+PROMETHEUS_HOST = "prometheus"
+
+# Paths inside the containers (the upstream images' conventions).
+OTELCOL_CONFIG_PATH = "/etc/otelcol-contrib/config.yaml"
+OTELCOL_TLS_DIR = "/etc/otelcol-contrib/tls"
+PROMETHEUS_CONFIG_DIR = "/etc/prometheus"
+PROMETHEUS_SECRETS_DIR = "/etc/prometheus/secrets"
+GRAFANA_PROVISIONING_DIR = "/etc/grafana/provisioning"
+GRAFANA_DASHBOARDS_DIR = "/var/lib/grafana/dashboards"
+GRAFANA_SECRETS_DIR = "/etc/grafana/secrets"
+DATASOURCE_UID = "stackkit-prometheus"
+
+
+class _Dumper(yaml.SafeDumper):
+    """Plain YAML: no anchors or aliases, whatever objects repeat."""
+
+    def ignore_aliases(self, data: Any) -> bool:
+        return True
+
+
+def _to_yaml(value: Any, indent: int = 0) -> str:
+    text = yaml.dump(value, Dumper=_Dumper, sort_keys=False, default_flow_style=False, width=1000)
+    pad = " " * indent
+    return "\n".join(pad + line if line else line for line in text.rstrip("\n").split("\n"))
+
+
+def _environment() -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(TEMPLATES_DIR)),
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        autoescape=False,
+    )
+    env.filters["to_yaml"] = _to_yaml
+    return env
+
+
+def _policy_statements(key: str, policy: str, prefix: str = "") -> list[str]:
+    attr = f'{prefix}attributes["{key}"]'
+    if policy == "drop":
+        return [f'delete_key({prefix}attributes, "{key}")']
+    if policy == "hash":
+        return [f"set({attr}, SHA256({attr})) where {attr} != nil"]
+    return []
+
+
+def _promote_statements(labels: tuple[str, ...]) -> list[str]:
+    # Claude Code copies OTEL_RESOURCE_ATTRIBUTES onto points itself; other senders may not.
+    return [
+        f'set(attributes["{k}"], resource.attributes["{k}"])'
+        f' where attributes["{k}"] == nil and resource.attributes["{k}"] != nil'
+        for k in labels
+    ]
+
+
+def _event_counts(cfg: StackConfig) -> dict[str, Any]:
+    """Counts derived from Claude Code's events (log records), grouped by useful attributes."""
+    common = [{"key": k, "default_value": ""} for k in cfg.attributes.labels]
+    if cfg.attributes.user_id != "drop":
+        common.append({"key": "user.id", "default_value": ""})
+
+    def count(event: str, description: str, *keys: str) -> dict[str, Any]:
+        own = [{"key": k, "default_value": ""} for k in keys]
+        return {
+            "description": description,
+            "conditions": [f'body == "claude_code.{event}"'],
+            "attributes": own + common,
+        }
+
+    return {
+        "claude_code.api_request.count": count(
+            "api_request", "Requests to the model API (from api_request events).", "model"
+        ),
+        "claude_code.api_error.count": count(
+            "api_error", "Failed model API requests (from api_error events).", "model", "status_code"
+        ),
+        "claude_code.tool_result.count": count(
+            "tool_result", "Tool runs (from tool_result events).", "tool_name", "success"
+        ),
+    }
+
+
+def collector_context(cfg: StackConfig) -> dict[str, Any]:
+    """Everything the Collector template needs, derived in Python, not in Jinja."""
+    col = cfg.collector
+    attrs = cfg.attributes
+    merge_series = "drop" in (attrs.session_id, attrs.user_id)
+    metric_statements = (
+        _promote_statements(attrs.labels)
+        + _policy_statements("session.id", attrs.session_id)
+        + _policy_statements("user.id", attrs.user_id)
+    )
+    log_statements = _promote_statements(attrs.labels) + _policy_statements(
+        "user.id", attrs.user_id
+    )
+    processors = ["memory_limiter"]
+    if merge_series:
+        processors.append("cumulativetodelta")
+    if metric_statements:
+        processors.append("transform/metrics")
+    processors += ["deltatocumulative", "batch"]
+    log_processors = ["memory_limiter", *(["transform/events"] if log_statements else []), "batch"]
+    listeners = [(n, lc.port) for n, lc in (("grpc", col.grpc), ("http", col.http)) if lc.enabled]
+    extensions = ["health_check"] + (["bearertokenauth"] if col.auth.enabled else [])
+    tls = (
+        {"cert_file": f"{OTELCOL_TLS_DIR}/tls.crt", "key_file": f"{OTELCOL_TLS_DIR}/tls.key"}
+        if col.tls.enabled
+        else None
+    )
+    return {
+        "auth": col.auth.enabled,
+        "tls": tls,
+        "listeners": listeners,
+        "spike_limit_mib": max(col.memory_limit_mib // 5, 16),
+        "merge_series": merge_series,
+        "metric_statements": metric_statements,
+        "log_statements": log_statements,
+        "event_counts": _event_counts(cfg),
+        "metric_processors": processors,
+        "log_processors": log_processors,
+        "extensions": extensions,
+        "telemetry_port": col.telemetry_port,
+    }
+
+
+def prometheus_context(cfg: StackConfig) -> dict[str, Any]:
+    """Everything the Prometheus templates need: scrape targets, labels and thresholds."""
+    team = [prom_label(k) for k in cfg.attributes.labels]
+    person = team + (["user_id"] if cfg.attributes.user_id != "drop" else [])
+    remote_write = []
+    for t in cfg.prometheus.remote_write:
+        entry: dict[str, Any] = {"name": t.name, "url": t.url}
+        if t.basic_auth:
+            entry["basic_auth"] = {
+                "username": t.basic_auth.username,
+                "password_file": f"{PROMETHEUS_SECRETS_DIR}/{t.name}",
+            }
+        if t.bearer_token_env:
+            entry["authorization"] = {"credentials_file": f"{PROMETHEUS_SECRETS_DIR}/{t.name}"}
+        if t.headers:
+            entry["headers"] = dict(sorted(t.headers.items()))
+        remote_write.append(entry)
+    alerts = cfg.alerts
+
+    def series_labels(who: str) -> str:
+        values = {**{label: f"{label}-a" for label in team}, "user_id": who}
+        values |= {"model": "claude-sonnet", "session_id": f"{who}-session"}
+        return ", ".join(f'{k}="{v}"' for k, v in values.items())
+
+    def alert_labels(who: str) -> dict[str, str]:
+        labels = {label: f"{label}-a" for label in team}
+        if "user_id" in person:
+            labels["user_id"] = who
+        return {"severity": "warning", **labels}
+
+    per_minute = {
+        "spike_step": _num(alerts.user_spend_usd_per_hour / 60 * 2),
+        "quiet_step": _num(alerts.user_spend_usd_per_hour / 60 / 2),
+        "spike_jump": _num(alerts.user_spend_usd_per_hour * 2),
+        "team_step": _num(alerts.team_spend_usd_per_hour / 60 * 2),
+    }
+    if alerts.monthly_budget_usd:
+        per_minute["burn_step"] = _num(alerts.monthly_budget_usd / (30 * 1440) * 2)
+        per_minute["over_budget"] = _num(alerts.monthly_budget_usd * 2)
+    return {
+        "test_series_labels": series_labels,
+        "test_alert_labels": alert_labels,
+        "test_team_alert_labels": {"severity": "warning", **{k: f"{k}-a" for k in team}},
+        **per_minute,
+        "team_labels": ", ".join(team),
+        "person_labels": ", ".join(person),
+        "has_team": bool(team),
+        "remote_write": remote_write,
+        "otelcol_exporter": f"{OTELCOL_HOST}:{cfg.collector.metrics_port}",
+        "otelcol_telemetry": f"{OTELCOL_HOST}:{cfg.collector.telemetry_port}",
+    }
+
+
+def _num(value: float) -> str:
+    return f"{value:.6g}"
+
+
+def prometheus_args(cfg: StackConfig) -> list[str]:
+    """Command-line flags for Prometheus (shared by every target)."""
+    args = [
+        f"--config.file={PROMETHEUS_CONFIG_DIR}/prometheus.yml",
+        "--storage.tsdb.path=/prometheus",
+        f"--storage.tsdb.retention.time={cfg.prometheus.retention_time}",
+        f"--web.listen-address=:{cfg.prometheus.port}",
+        # Series that start inside a query window count from zero (the exporter sends
+        # OpenMetrics created timestamps), so increase() over a new session is exact.
+        f"--enable-feature={versions.PROMETHEUS_CT_FEATURE}",
+    ]
+    if cfg.prometheus.retention_size:
+        args.append(f"--storage.tsdb.retention.size={cfg.prometheus.retention_size}")
+    if cfg.grafana.root_url is None:
+        args.append("--web.external-url=/")
+    return args
+
+
+def render(cfg: StackConfig) -> Files:
+    """Render every configuration file for ``cfg``; keys are paths relative to the output."""
+    env = _environment()
+    ctx: dict[str, Any] = {
+        "cfg": cfg,
+        "stackkit_version": __version__,
+        "datasource_uid": DATASOURCE_UID,
+        "prometheus_url": f"http://{PROMETHEUS_HOST}:{cfg.prometheus.port}",
+        "prometheus_version": versions.PROMETHEUS_VERSION,
+        "dashboards_dir": GRAFANA_DASHBOARDS_DIR,
+        "grafana_secrets_dir": GRAFANA_SECRETS_DIR,
+        **collector_context(cfg),
+        **prometheus_context(cfg),
+    }
+    files: Files = {}
+    try:
+        for name in sorted(env.list_templates()):
+            path = PurePosixPath(name)
+            if path.suffix == ".j2":
+                files[path.with_suffix("")] = env.get_template(name).render(ctx)
+            else:
+                files[path] = (TEMPLATES_DIR / name).read_text(encoding="utf-8")
+    except jinja2.TemplateError as e:
+        raise RenderError(f"template {getattr(e, 'name', '') or ''} failed: {e}") from e
+    from .dashboards import dashboards  # the SDK import is heavy; keep it off other paths
+
+    for name, model in dashboards(cfg).items():
+        files[PurePosixPath("grafana/dashboards") / f"{name}.json"] = (
+            json.dumps(model, indent=2, sort_keys=True) + "\n"
+        )
+    return dict(sorted(files.items()))
+
+
+MANIFEST = ".stackkit-files"
+
+
+def write(files: Mapping[PurePosixPath, str], out: Path) -> list[Path]:
+    """Write ``files`` under ``out``; stale files from an earlier render are removed.
+
+    Everything is first written to a sibling temporary directory, then moved into place, so a
+    failure part-way leaves the previous output untouched. Files stackkit did not write (listed
+    in ``.stackkit-files`` from the last run) are left alone.
+    """
+    out = out.resolve()
+    if out.exists() and not out.is_dir():
+        raise RenderError(f"{out} exists and is not a directory; choose another -o")
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=".stackkit-render-", dir=out.parent))
+    except OSError as e:
+        raise RenderError(f"cannot write to {out.parent}: {e.strerror or e}") from None
+    try:
+        for rel, text in files.items():
+            target = staging / rel
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(text, encoding="utf-8", newline="\n")
+        (staging / MANIFEST).write_text("".join(f"{p}\n" for p in files), encoding="utf-8")
+        previous = _previous_files(out)
+        out.mkdir(exist_ok=True)
+        for stale in previous - set(files):
+            (out / stale).unlink(missing_ok=True)
+        for rel in [*files, PurePosixPath(MANIFEST)]:
+            dest = out / rel
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(staging / rel, dest)
+    except OSError as e:
+        raise RenderError(f"cannot write to {out}: {e.strerror or e}") from None
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return [out / rel for rel in files]
+
+
+def _previous_files(out: Path) -> set[PurePosixPath]:
+    try:
+        lines = (out / MANIFEST).read_text(encoding="utf-8").splitlines()
+    except OSError:
+        return set()
+    return {PurePosixPath(line) for line in lines if line and ".." not in line}

@@ -1,0 +1,54 @@
+"""Pinned versions: the only place to bump an image, a tool or an SDK.
+
+Every image users run, every tool the tests build and every Pulumi SDK/engine pairing is named
+here once. Shell scripts read this file by running it: ``python3 stackkit/versions.py`` prints
+``NAME=value`` lines that ``eval`` accepts.
+"""
+
+from __future__ import annotations
+
+# Components of the stack (the images users run; the tests build the same names locally).
+OTELCOL_VERSION = "0.161.0"
+PROMETHEUS_VERSION = "3.16.0"
+GRAFANA_VERSION = "12.3.0"
+
+IMAGES: dict[str, str] = {
+    "otelcol": f"otel/opentelemetry-collector-contrib:{OTELCOL_VERSION}",
+    "prometheus": f"prom/prometheus:v{PROMETHEUS_VERSION}",
+    "grafana": f"grafana/grafana:{GRAFANA_VERSION}",
+}
+
+# Prometheus feature flag that turns OpenMetrics created timestamps into a zero sample, so a
+# counter that first appears inside a query window is counted from zero by increase().
+PROMETHEUS_CT_FEATURE = "created-timestamp-zero-ingestion"
+
+# The Pulumi engine must match the Python SDK pinned in pyproject.toml.
+PULUMI_VERSION = "3.260.0"
+PULUMI_DOCKER_VERSION = "5.2.0"
+
+# The Kubernetes provider plugin and the PyPI SDK `pulumi-kubernetes` share this version. The
+# provider/v4 Go module has no tags; the Go proxy serves it only at the pseudo-version below:
+# master commit f47bc2d6f199 (2026-01-15), the dev build PyPI has as 4.25.0a1768448096. It is two
+# commits before the 4.25.0 release, and its Python SDK is identical to 4.25.0's but for the version
+# string, so tools/build-pulumi-kubernetes.sh builds it stamped 4.25.0.
+PULUMI_KUBERNETES_VERSION = "4.25.0"
+PULUMI_KUBERNETES_PROVIDER_GO_VERSION = "v4.0.0-20260115033456-f47bc2d6f199"
+
+# Test-only tools (built offline by tools/build-*.sh into a versioned cache).
+ETCD_VERSION = "3.6.16"
+KUBERNETES_VERSION = "1.34.4"
+KWOK_VERSION = "0.8.0"
+CLAUDE_CODE_VERSION = "2.1.332"
+
+
+def shell_assignments() -> str:
+    """Return every upper-case pin as ``NAME=value`` lines for shell scripts."""
+    return "".join(
+        f"{name}={value}\n"
+        for name, value in sorted(globals().items())
+        if name.isupper() and isinstance(value, str)
+    )
+
+
+if __name__ == "__main__":
+    print(shell_assignments(), end="")
