@@ -31,11 +31,18 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class ListenerConfig(_Model):
-    """One OTLP listener (gRPC or HTTP)."""
+class GrpcListener(_Model):
+    """The OTLP/gRPC listener."""
 
     enabled: bool = True
-    port: Port
+    port: Port = 4317
+
+
+class HttpListener(_Model):
+    """The OTLP/HTTP listener."""
+
+    enabled: bool = True
+    port: Port = 4318
 
 
 class AuthConfig(_Model):
@@ -87,8 +94,8 @@ class BatchConfig(_Model):
 class CollectorConfig(_Model):
     """The OpenTelemetry Collector that receives Claude Code's OTLP."""
 
-    grpc: ListenerConfig = ListenerConfig(port=4317)
-    http: ListenerConfig = ListenerConfig(port=4318)
+    grpc: GrpcListener = GrpcListener()
+    http: HttpListener = HttpListener()
     auth: AuthConfig = AuthConfig()
     tls: TLSConfig = TLSConfig()
     memory_limit_mib: int = Field(512, ge=64)

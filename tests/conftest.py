@@ -1,0 +1,46 @@
+"""Shared fixtures. Fixtures for real components live in tests/fixtures/ (pytest plugins)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from stackkit.config import StackConfig, load_config
+from stackkit.render import Files, render
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLES = sorted((ROOT / "examples").glob("*.yaml"))
+GOLDEN = ROOT / "tests" / "golden"
+
+pytest_plugins = ["tests.fixtures.claude"]
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--update-golden", action="store_true", help="Rewrite tests/golden from examples/."
+    )
+
+
+@pytest.fixture(autouse=True)
+def _isolated_state(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Every test gets its own stackkit state folder, never the developer's."""
+    state = tmp_path_factory.mktemp("state")
+    monkeypatch.setenv("STACKKIT_STATE_DIR", str(state))
+    monkeypatch.delenv("STACKKIT_OTLP_TOKEN", raising=False)
+    return state
+
+
+@pytest.fixture(params=EXAMPLES, ids=[p.stem for p in EXAMPLES])
+def example(request: pytest.FixtureRequest) -> Path:
+    return request.param  # type: ignore[no-any-return]
+
+
+@pytest.fixture
+def example_config(example: Path) -> StackConfig:
+    return load_config(example)
+
+
+@pytest.fixture
+def rendered(example_config: StackConfig) -> Files:
+    return render(example_config)

@@ -1,0 +1,127 @@
+"""`stackkit env`: what Claude Code needs, surviving quoting in the real shells."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from stackkit.config import StackConfig
+from stackkit.endpoint import resolve_endpoint
+from stackkit.env import ClientSettings, Endpoint, encode_resource_attributes, env_vars, format_env
+from stackkit.errors import StackkitError
+from stackkit.state import OUTPUTS_FILE, stack_dir, write_private
+
+ROOT = Path(__file__).resolve().parent.parent
+# Everything a shell could mangle: quotes of both kinds, $, backticks, backslashes, spaces,
+# globs, a newline-free unicode string.
+NASTY = "it's \"quoted\" $HOME `id` \\n \\ * ? [x] ünï €"
+
+
+def test_variables_for_grpc_with_token() -> None:
+    env = env_vars(
+        Endpoint("http://localhost:4317", "grpc", token="t0k"),
+        ClientSettings({"team.id": "platform", "department": "R&D east"}, 1000, 2000),
+    )
+    assert env == {
+        "CLAUDE_CODE_ENABLE_TELEMETRY": "1",
+        "OTEL_METRICS_EXPORTER": "otlp",
+        "OTEL_LOGS_EXPORTER": "otlp",
+        "OTEL_EXPORTER_OTLP_PROTOCOL": "grpc",
+        "OTEL_EXPORTER_OTLP_ENDPOINT": "http://localhost:4317",
+        "OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE": "cumulative",
+        "OTEL_METRIC_EXPORT_INTERVAL": "1000",
+        "OTEL_LOGS_EXPORT_INTERVAL": "2000",
+        "OTEL_METRICS_INCLUDE_SESSION_ID": "true",
+        "OTEL_EXPORTER_OTLP_HEADERS": "Authorization=Bearer t0k",
+        "OTEL_RESOURCE_ATTRIBUTES": "department=R%26D%20east,team.id=platform",
+    }
+
+
+def test_no_token_no_header() -> None:
+    env = env_vars(Endpoint("http://h:4318", "http/protobuf"), ClientSettings())
+    assert "OTEL_EXPORTER_OTLP_HEADERS" not in env
+    assert "OTEL_RESOURCE_ATTRIBUTES" not in env
+
+
+def test_ca_file_variable_depends_on_protocol() -> None:
+    grpc = env_vars(Endpoint("https://h:4317", "grpc", ca_file="/ca.pem"), ClientSettings())
+    http = env_vars(Endpoint("https://h:4318", "http/protobuf", ca_file="/ca.pem"), ClientSettings())
+    assert grpc["OTEL_EXPORTER_OTLP_CERTIFICATE"] == "/ca.pem"
+    assert http["NODE_EXTRA_CA_CERTS"] == "/ca.pem"
+
+
+def test_resource_attribute_values_are_percent_encoded() -> None:
+    assert encode_resource_attributes({"a": "x,y=z w"}) == "a=x%2Cy%3Dz%20w"
+
+
+def test_json_formats_are_claude_code_settings() -> None:
+    env = {"A": "1"}
+    assert json.loads(format_env(env, "json")) == {"env": {"A": "1"}}
+    managed = json.loads(format_env(env, "managed-settings"))
+    assert managed["env"] == {"A": "1"} and managed["$schema"].endswith("claude-code-settings.json")
+
+
+def test_unknown_format() -> None:
+    with pytest.raises(ValueError, match="unknown format"):
+        format_env({}, "tcsh")
+
+
+SHELLS = {
+    "bash": ["bash", "--norc", "--noprofile", "-c"],
+    "zsh": ["zsh", "-f", "-c"],
+    "fish": ["fish", "--no-config", "-c"],
+}
+
+
+@pytest.mark.parametrize("shell", sorted(SHELLS))
+def test_values_survive_the_real_shell(shell: str) -> None:
+    if shutil.which(shell) is None:
+        pytest.fail(f"{shell} is not installed: run tools/install-shells.sh (CI does)")
+    env = {"STACKKIT_T1": NASTY, "STACKKIT_T2": "Authorization=Bearer a'b\"c$d", "STACKKIT_T3": ""}
+    script = format_env(env, shell) + "env -0"
+    out = subprocess.run(
+        [*SHELLS[shell], script], capture_output=True, check=True, env={"PATH": os.environ["PATH"]}
+    ).stdout
+    seen = dict(item.split("=", 1) for item in out.decode().split("\0") if "=" in item)
+    assert {k: seen.get(k) for k in env} == env
+
+
+def test_dotenv_round_trips_through_its_own_rules() -> None:
+    text = format_env({"A": "plain", "B": "it's $x"}, "dotenv")
+    assert text == "A='plain'\nB=\"it's \\$x\"\n"
+
+
+def test_endpoint_defaults_to_localhost_and_the_configured_port() -> None:
+    cfg = StackConfig.model_validate({"collector": {"grpc": {"port": 14317}}})
+    ep = resolve_endpoint(cfg)
+    assert (ep.url, ep.protocol) == ("http://localhost:14317", "grpc")
+    assert ep.token and len(ep.token) >= 40
+    # The generated token is kept with owner-only permissions and reused.
+    token_file = stack_dir(cfg.name) / "otlp-token"
+    assert token_file.stat().st_mode & 0o777 == 0o600
+    assert resolve_endpoint(cfg).token == ep.token
+
+
+def test_token_from_the_environment_wins(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("STACKKIT_OTLP_TOKEN", "from-env")
+    assert resolve_endpoint(StackConfig()).token == "from-env"
+    assert not (stack_dir("claude-code") / "otlp-token").exists()
+
+
+def test_deployed_outputs_win_over_the_config() -> None:
+    outputs = {"otlp_endpoints": {"grpc": "http://127.0.0.1:24317", "http/protobuf": "http://x"}}
+    write_private(stack_dir("claude-code") / OUTPUTS_FILE, json.dumps(outputs))
+    assert resolve_endpoint(StackConfig()).url == "http://127.0.0.1:24317"
+    assert resolve_endpoint(StackConfig(), url="http://flag:1").url == "http://flag:1"
+
+
+def test_disabled_protocol_is_an_error() -> None:
+    cfg = StackConfig.model_validate({"collector": {"grpc": {"enabled": False}}})
+    assert resolve_endpoint(cfg).protocol == "http/protobuf"
+    with pytest.raises(StackkitError, match="does not listen for grpc"):
+        resolve_endpoint(cfg, "grpc")

@@ -1,0 +1,128 @@
+"""Rendering: deterministic, parseable, secret-free, and safe to write."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path, PurePosixPath
+
+import jinja2
+import pytest
+import yaml
+
+from stackkit import render as rendering
+from stackkit.config import StackConfig
+from stackkit.errors import RenderError
+from stackkit.render import Files, render, write
+
+
+def test_same_input_same_bytes(example_config: StackConfig) -> None:
+    assert render(example_config) == render(example_config)
+
+
+def test_every_file_parses_and_ends_with_one_newline(rendered: Files) -> None:
+    for path, text in rendered.items():
+        assert text.endswith("\n") and not text.endswith("\n\n"), path
+        assert "\r" not in text and "\t" not in text, path
+        if path.suffix in (".yaml", ".yml"):
+            assert isinstance(yaml.safe_load(text), dict), path
+        elif path.suffix == ".json":
+            assert isinstance(json.loads(text), dict), path
+
+
+def test_no_yaml_anchors(rendered: Files) -> None:
+    for path, text in rendered.items():
+        assert "&id0" not in text and "*id0" not in text, path
+
+
+def test_secrets_never_rendered(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("STACKKIT_OTLP_TOKEN", "tok-SECRET-1")
+    monkeypatch.setenv("GRAFANA_ADMIN_PASSWORD", "pw-SECRET-2")
+    monkeypatch.setenv("MIMIR_PASSWORD", "pw-SECRET-3")
+    cfg = StackConfig.model_validate(
+        {
+            "grafana": {"admin_password_env": "GRAFANA_ADMIN_PASSWORD"},
+            "prometheus": {
+                "remote_write": [
+                    {
+                        "name": "mimir",
+                        "url": "https://m.example/push",
+                        "basic_auth": {"username": "u", "password_env": "MIMIR_PASSWORD"},
+                    }
+                ]
+            },
+        }
+    )
+    text = "".join(render(cfg).values())
+    assert "SECRET" not in text
+    assert "${env:STACKKIT_OTLP_TOKEN}" in text
+    assert "password_file: /etc/prometheus/secrets/mimir" in text
+
+
+def _collector(cfg: StackConfig) -> dict:  # type: ignore[type-arg]
+    return yaml.safe_load(render(cfg)[PurePosixPath("otelcol/config.yaml")])
+
+
+def test_attribute_policies_shape_the_pipeline() -> None:
+    keep = _collector(StackConfig())
+    assert keep["service"]["pipelines"]["metrics"]["processors"] == [
+        "memory_limiter",
+        "transform/metrics",
+        "deltatocumulative",
+        "batch",
+    ]
+    dropped = _collector(StackConfig.model_validate({"attributes": {"session_id": "drop"}}))
+    procs = dropped["service"]["pipelines"]["metrics"]["processors"]
+    # Cumulative points must become deltas before session.id goes, or totals corrupt.
+    assert procs.index("cumulativetodelta") < procs.index("transform/metrics")
+    assert procs.index("transform/metrics") < procs.index("deltatocumulative")
+    statements = dropped["processors"]["transform/metrics"]["metric_statements"][0]["statements"]
+    assert 'delete_key(attributes, "session.id")' in statements
+    hashed = _collector(StackConfig.model_validate({"attributes": {"user_id": "hash"}}))
+    assert "cumulativetodelta" not in hashed["processors"]
+    assert any("SHA256" in s for s in hashed["processors"]["transform/metrics"]["metric_statements"][0]["statements"])
+
+
+def test_auth_and_listeners_follow_the_config() -> None:
+    cfg = StackConfig.model_validate(
+        {"collector": {"grpc": {"enabled": False}, "auth": {"enabled": False}}}
+    )
+    col = _collector(cfg)
+    assert list(col["receivers"]["otlp"]["protocols"]) == ["http"]
+    assert "bearertokenauth" not in col["extensions"]
+    assert "auth" not in col["receivers"]["otlp"]["protocols"]["http"]
+
+
+def test_templates_fail_on_undefined_names(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "broken.yaml.j2").write_text("value: {{ no_such_name }}\n")
+    monkeypatch.setattr(rendering, "TEMPLATES_DIR", tmp_path)
+    with pytest.raises(RenderError, match="no_such_name"):
+        render(StackConfig())
+
+
+def test_non_template_files_are_copied(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "static.txt").write_text("{{ kept as is }}\n")
+    monkeypatch.setattr(rendering, "TEMPLATES_DIR", tmp_path)
+    assert render(StackConfig())[PurePosixPath("static.txt")] == "{{ kept as is }}\n"
+
+
+def test_write_replaces_stale_files_but_keeps_foreign_ones(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    write({PurePosixPath("a/old.yaml"): "x\n", PurePosixPath("b.yaml"): "y\n"}, out)
+    (out / "README.md").write_text("mine\n")
+    written = write({PurePosixPath("b.yaml"): "z\n"}, out)
+    assert written == [out / "b.yaml"]
+    assert not (out / "a" / "old.yaml").exists()
+    assert (out / "b.yaml").read_text() == "z\n"
+    assert (out / "README.md").read_text() == "mine\n"
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".stackkit-render-")]
+
+
+def test_write_refuses_a_file_as_output(tmp_path: Path) -> None:
+    (tmp_path / "f").write_text("")
+    with pytest.raises(RenderError, match="not a directory"):
+        write({PurePosixPath("a"): "b\n"}, tmp_path / "f")
+
+
+def test_jinja_environment_is_strict() -> None:
+    env = rendering._environment()
+    assert env.undefined is jinja2.StrictUndefined
