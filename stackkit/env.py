@@ -5,15 +5,15 @@ Standard library only: `stackkit env` runs in shell start-up files.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from urllib.parse import quote
 
-FORMATS = ("bash", "zsh", "fish", "powershell", "dotenv", "json", "managed-settings")
-PROTOCOLS = ("grpc", "http/protobuf")
+from .shells import FORMATS, format_env
 
-SETTINGS_SCHEMA = "https://json.schemastore.org/claude-code-settings.json"
+__all__ = ["FORMATS", "PROTOCOLS", "ClientSettings", "Endpoint", "env_vars", "format_env"]
+
+PROTOCOLS = ("grpc", "http/protobuf")
 
 
 @dataclass(frozen=True)
@@ -64,39 +64,3 @@ def env_vars(endpoint: Endpoint, client: ClientSettings) -> dict[str, str]:
     if client.resource_attributes:
         env["OTEL_RESOURCE_ATTRIBUTES"] = encode_resource_attributes(client.resource_attributes)
     return env
-
-
-def _single_quoted(value: str) -> str:
-    return "'" + value.replace("'", "'\\''") + "'"
-
-
-def _fish_quoted(value: str) -> str:
-    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
-
-
-def _powershell_quoted(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
-
-
-def _dotenv_quoted(value: str) -> str:
-    if "'" not in value and "\n" not in value:
-        return "'" + value + "'"
-    escaped = value.replace("\\", "\\\\").replace('"', '\\"').replace("$", "\\$").replace("\n", "\\n")
-    return '"' + escaped + '"'
-
-
-def format_env(env: Mapping[str, str], fmt: str) -> str:
-    """Render ``env`` for one shell or settings file; the text ends with a newline."""
-    if fmt in ("bash", "zsh"):
-        return "".join(f"export {k}={_single_quoted(v)}\n" for k, v in env.items())
-    if fmt == "fish":
-        return "".join(f"set -gx {k} {_fish_quoted(v)}\n" for k, v in env.items())
-    if fmt == "powershell":
-        return "".join(f"$env:{k} = {_powershell_quoted(v)}\n" for k, v in env.items())
-    if fmt == "dotenv":
-        return "".join(f"{k}={_dotenv_quoted(v)}\n" for k, v in env.items())
-    if fmt == "json":
-        return json.dumps({"env": dict(env)}, indent=2) + "\n"
-    if fmt == "managed-settings":
-        return json.dumps({"$schema": SETTINGS_SCHEMA, "env": dict(env)}, indent=2) + "\n"
-    raise ValueError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")

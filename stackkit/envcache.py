@@ -2,45 +2,53 @@
 
 The full command validates the config and resolves the endpoint, then records the result here
 with the files it depended on (their size and modification time, or their absence). The fast
-path in ``__main__`` reuses a record only while every one of those files is unchanged; the token
+path in ``__main__`` reuses a record only while every one of those files is unchanged. The token
 is never cached: it is read from its environment variable or its owner-only file each time.
+The file is in ``marshal`` format (built in, no import cost), keyed by the Python version.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
+import marshal
 import os
 import sys
-from collections.abc import Sequence
-from pathlib import Path
-from typing import Any
 
 from . import __version__
-from .state import state_root, write_private
+from .state import state_root_str, write_private
 
-CACHE_FILE = "env-cache.json"
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from pathlib import Path
+
 TOKEN_PLACEHOLDER = "\x00token\x00"
 _KEY_ENV = ("HOME", "XDG_STATE_HOME", "STACKKIT_STATE_DIR")
+_MAX_ENTRIES = 16
+
+
+def cache_file() -> str:
+    """Where the cache lives (one file per Python version, as marshal's format may change)."""
+    return os.path.join(state_root_str(), f"env-cache-{sys.version_info[0]}{sys.version_info[1]}.bin")
 
 
 def _key(argv: Sequence[str]) -> str:
     parts = [__version__, os.getcwd(), *argv, *(os.environ.get(k, "") for k in _KEY_ENV)]
-    return hashlib.sha256("\x00".join(parts).encode()).hexdigest()
+    return "\x00".join(parts)
 
 
-def _stamp(path: Path) -> list[int] | None:
+def _stamp(path: str) -> tuple[int, int] | None:
     try:
-        st = path.stat()
+        st = os.stat(path)
     except OSError:
         return None
-    return [st.st_mtime_ns, st.st_size]
+    return (st.st_mtime_ns, st.st_size)
 
 
-def _load() -> dict[str, Any]:
+def _load() -> dict[str, dict[str, object]]:
     try:
-        data = json.loads((state_root() / CACHE_FILE).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        with open(cache_file(), "rb") as f:
+            data = marshal.load(f)
+    except (OSError, EOFError, ValueError, TypeError):
         return {}
     return data if isinstance(data, dict) else {}
 
@@ -57,17 +65,19 @@ def store(
     entry = {
         "env": env,
         "format": fmt,
-        "deps": {str(p.resolve()): _stamp(p) for p in deps},
+        "deps": {str(p.resolve()): _stamp(str(p)) for p in deps},
         "token_env": token_env,
         "token_file": str(token_file) if token_file else None,
     }
     cache = _load()
+    cache.pop(_key(argv), None)
     cache[_key(argv)] = entry
-    # Keep the cache small: the newest few distinct invocations are plenty for start-up files.
-    while len(cache) > 16:
+    while len(cache) > _MAX_ENTRIES:  # the newest few invocations are plenty for start-up files
         cache.pop(next(iter(cache)))
     try:
-        write_private(state_root() / CACHE_FILE, json.dumps(cache))
+        from pathlib import Path
+
+        write_private(Path(cache_file()), marshal.dumps(cache))
     except OSError:
         pass  # a read-only home must not break `stackkit env`
 
@@ -77,25 +87,26 @@ def lookup(argv: Sequence[str]) -> str | None:
     entry = _load().get(_key(argv))
     if not entry:
         return None
-    for path, stamp in entry["deps"].items():
-        if _stamp(Path(path)) != stamp:
-            return None
-    env: dict[str, str] = entry["env"]
+    deps: dict[str, tuple[int, int] | None] = entry["deps"]  # type: ignore[assignment]
+    if any(_stamp(path) != stamp for path, stamp in deps.items()):
+        return None
+    env: dict[str, str] = entry["env"]  # type: ignore[assignment]
     if any(TOKEN_PLACEHOLDER in v for v in env.values()):
-        token = os.environ.get(entry["token_env"] or "") or _read(entry["token_file"])
+        token = os.environ.get(str(entry["token_env"] or "")) or _read(entry["token_file"])
         if not token:
             return None
         env = {k: v.replace(TOKEN_PLACEHOLDER, token) for k, v in env.items()}
-    from .env import format_env
+    from .shells import format_env
 
-    return format_env(env, entry["format"])
+    return format_env(env, str(entry["format"]))
 
 
-def _read(path: str | None) -> str | None:
-    if not path:
+def _read(path: object) -> str | None:
+    if not isinstance(path, str):
         return None
     try:
-        return Path(path).read_text(encoding="utf-8").strip() or None
+        with open(path, encoding="utf-8") as f:
+            return f.read().strip() or None
     except OSError:
         return None
 

@@ -7,22 +7,30 @@ then one folder per stack name. Secret files are created with owner-only permiss
 
 from __future__ import annotations
 
-import json
 import os
-import secrets
-from pathlib import Path
-from typing import Any
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from pathlib import Path
+    from typing import Any
 
 TOKEN_FILE = "otlp-token"
 OUTPUTS_FILE = "outputs.json"
 
 
+def state_root_str() -> str:
+    """The folder holding every stack's state, as a string (no pathlib on the fast path)."""
+    if explicit := os.environ.get("STACKKIT_STATE_DIR"):
+        return explicit
+    base = os.environ.get("XDG_STATE_HOME") or os.path.expanduser("~/.local/state")
+    return os.path.join(base, "stackkit")
+
+
 def state_root() -> Path:
     """The folder holding every stack's state."""
-    if explicit := os.environ.get("STACKKIT_STATE_DIR"):
-        return Path(explicit)
-    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
-    return Path(base) / "stackkit"
+    from pathlib import Path
+
+    return Path(state_root_str())
 
 
 def stack_dir(name: str) -> Path:
@@ -30,13 +38,14 @@ def stack_dir(name: str) -> Path:
     return state_root() / name
 
 
-def write_private(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` readable by the owner only, replacing it atomically."""
+def write_private(path: Path, content: str | bytes) -> None:
+    """Write ``content`` to ``path`` readable by the owner only, replacing it atomically."""
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    tmp = path.with_name(f".{path.name}.tmp")
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        f.write(text)
+    data = content.encode("utf-8") if isinstance(content, str) else content
+    with os.fdopen(fd, "wb") as f:
+        f.write(data)
     os.replace(tmp, path)
 
 
@@ -54,6 +63,8 @@ def secret(name: str, filename: str, env_var: str | None = None) -> str:
         return value
     if (stored := read_secret(name, filename)) is not None:
         return stored
+    import secrets
+
     value = secrets.token_urlsafe(32)
     write_private(stack_dir(name) / filename, value + "\n")
     return value
@@ -61,6 +72,8 @@ def secret(name: str, filename: str, env_var: str | None = None) -> str:
 
 def read_outputs(name: str) -> dict[str, Any] | None:
     """What the last successful `stackkit up` reported (endpoints, URLs), if any."""
+    import json
+
     try:
         data = json.loads((stack_dir(name) / OUTPUTS_FILE).read_text(encoding="utf-8"))
     except (FileNotFoundError, ValueError):

@@ -110,6 +110,6 @@ def test_env_cache_follows_config_and_token_changes(tmp_path: Path) -> None:
     (tmp_path / "stackkit.yaml").write_text("collector: {grpc: {port: 99999}}\n")
     broken = _stackkit(["env"], tmp_path)
     assert broken.returncode == 2 and broken.stdout == ""
-    cache = Path(os.environ["STACKKIT_STATE_DIR"]) / "env-cache.json"
-    assert "rotated-token" not in cache.read_text()
+    (cache,) = Path(os.environ["STACKKIT_STATE_DIR"]).glob("env-cache-*.bin")
+    assert b"rotated-token" not in cache.read_bytes()
     assert cache.stat().st_mode & 0o777 == 0o600
