@@ -181,3 +181,80 @@ def _parse_attr(text: str) -> tuple[str, str]:
     if not sep or not key:
         raise StackkitError(f"--attr {text!r}: expected KEY=VALUE, e.g. team.id=platform")
     return key, value
+
+
+def _summary(changes: dict[str, int]) -> str:
+    done = {op: n for op, n in changes.items() if op != "same" and n}
+    if not done:
+        return "no changes"
+    return ", ".join(f"{n} {op}" for op, n in sorted(done.items()))
+
+
+@app.command()
+@handle_errors
+def up(config: ConfigOpt = None) -> None:
+    """Deploy the stack (local Docker by default) and print where everything is."""
+    from . import deploy
+
+    cfg = _load(config)
+    say(f"deploying stack {cfg.name} to {cfg.target}")
+    result = deploy.up(cfg, progress=say)
+    say(f"done: {_summary(result.changes)}")
+    out = result.outputs
+    say(f"  Grafana:     {out['grafana_url']}  (user {cfg.grafana.admin_user}; "
+        f"password: stackkit secret grafana-password)")
+    say(f"  Prometheus:  {out['prometheus_url']}")
+    for protocol, url in sorted(out.get("otlp_endpoints", {}).items()):
+        say(f"  OTLP {protocol + ':':<14}{url}")
+    say('next: eval "$(stackkit env)"   # then start claude in that shell')
+
+
+@app.command()
+@handle_errors
+def preview(config: ConfigOpt = None) -> None:
+    """Show what `stackkit up` would change, without changing anything."""
+    from . import deploy
+
+    cfg = _load(config)
+    result = deploy.preview(cfg, progress=say)
+    say(f"up would make: {_summary(result.changes)}")
+
+
+@app.command()
+@handle_errors
+def down(
+    config: ConfigOpt = None,
+    purge: Annotated[
+        bool, typer.Option("--purge", help="Also delete the data volumes (all metrics and dashboards state).")
+    ] = False,
+) -> None:
+    """Remove the containers and network; data volumes stay unless --purge."""
+    from . import deploy
+
+    cfg = _load(config)
+    result = deploy.down(cfg, purge=purge, progress=say)
+    kept = "" if purge else "; data volumes kept (use --purge to delete them)"
+    say(f"removed stack {cfg.name}: {_summary(result.changes)}{kept}")
+
+
+@app.command("secret")
+@handle_errors
+def show_secret(
+    name: Annotated[str, typer.Argument(help="grafana-password or otlp-token")],
+    config: ConfigOpt = None,
+) -> None:
+    """Print a generated secret (only when asked: it is never shown otherwise)."""
+    from .endpoint import otlp_token
+
+    cfg = _load(config)
+    if name == "grafana-password":
+        from .deploy import grafana_password
+
+        typer.echo(grafana_password(cfg))
+    elif name == "otlp-token":
+        token = otlp_token(cfg)
+        if token is None:
+            raise StackkitError("authentication is off (collector.auth.enabled: false)")
+        typer.echo(token)
+    else:
+        raise StackkitError(f"unknown secret {name!r}: choose grafana-password or otlp-token")

@@ -36,7 +36,8 @@ OTELCOL_TLS_DIR = "/etc/otelcol-contrib/tls"
 PROMETHEUS_CONFIG_DIR = "/etc/prometheus"
 PROMETHEUS_SECRETS_DIR = "/etc/prometheus/secrets"
 GRAFANA_PROVISIONING_DIR = "/etc/grafana/provisioning"
-GRAFANA_DASHBOARDS_DIR = "/var/lib/grafana/dashboards"
+# Outside /var/lib/grafana (a data volume), so a re-render replaces dashboards, never stacks them.
+GRAFANA_DASHBOARDS_DIR = "/etc/grafana/dashboards"
 GRAFANA_SECRETS_DIR = "/etc/grafana/secrets"
 DATASOURCE_UID = "stackkit-prometheus"
 

@@ -1,0 +1,134 @@
+"""The Docker program, on Pulumi mocks: what it asks the engine to create."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pulumi
+import pytest
+
+from stackkit.config import StackConfig
+from stackkit.deploy import stack_args
+from stackkit.paths import import_stacks
+
+from .conftest import RecordingMocks
+
+CONTAINER = "docker:index/container:Container"
+
+
+def _deploy(cfg: StackConfig, running: bool = True) -> Any:
+    stacks = import_stacks()
+    return stacks.DockerStack(cfg.name, stack_args(cfg, running))
+
+
+SECRET_SIG = "4dabf18193072939515e22adb298388d"
+
+
+def _plain(value: Any) -> Any:
+    """Unwrap a value the engine marked secret (a list holding a secret becomes secret)."""
+    if isinstance(value, dict) and SECRET_SIG in value:
+        return value["value"]
+    return value
+
+
+def _settled(stack: Any) -> pulumi.Output[Any]:
+    """Resolves once every child resource has been registered with the (mock) engine."""
+    children = [stack.prometheus_data, stack.grafana_data]
+    children += [getattr(stack, c) for c in ("otelcol", "prometheus", "grafana") if hasattr(stack, c)]
+    return pulumi.Output.all(stack.grafana_url, *[c.urn for c in children]).apply(lambda v: v[0])
+
+
+@pulumi.runtime.test
+def test_creates_network_volumes_and_three_containers(mocks: RecordingMocks) -> pulumi.Output[Any]:
+    stack = _deploy(StackConfig())
+
+    def check(_: Any) -> None:
+        types = sorted(r.typ for r in mocks.resources)
+        assert types.count(CONTAINER) == 3
+        assert types.count("docker:index/volume:Volume") == 2
+        assert types.count("docker:index/network:Network") == 1
+        containers = mocks.of_type(CONTAINER)
+        assert set(containers) == {"claude-code-otelcol", "claude-code-prometheus", "claude-code-grafana"}
+        for inputs in containers.values():
+            assert inputs["restart"] == "unless-stopped"
+            for port in inputs["ports"]:
+                assert port["ip"] == "127.0.0.1", "ports must bind to localhost by default"
+        assert {p["internal"] for p in containers["claude-code-otelcol"]["ports"]} == {4317, 4318, 13133}
+        assert containers["claude-code-prometheus"]["healthcheck"]["tests"][0] == "CMD"
+        images = mocks.of_type("docker:index/remoteImage:RemoteImage")
+        assert all(i["keepLocally"] for i in images.values())
+
+    return _settled(stack).apply(check)
+
+
+@pulumi.runtime.test
+def test_rendered_files_are_uploaded_where_the_images_read_them(mocks: RecordingMocks) -> pulumi.Output[Any]:
+    cfg = StackConfig()
+    stack = _deploy(cfg)
+
+    def check(_: Any) -> None:
+        containers = mocks.of_type(CONTAINER)
+        files = {c: {u["file"] for u in _plain(i.get("uploads", []))} for c, i in containers.items()}
+        assert files["claude-code-otelcol"] == {"/etc/otelcol-contrib/config.yaml"}
+        assert "/etc/prometheus/prometheus.yml" in files["claude-code-prometheus"]
+        assert "/etc/prometheus/rules/alerts.yml" in files["claude-code-prometheus"]
+        assert not any("tests/" in f for f in files["claude-code-prometheus"])
+        assert "/etc/grafana/dashboards/claude-code-overview.json" in files["claude-code-grafana"]
+        assert "/etc/grafana/provisioning/datasources/stackkit.yaml" in files["claude-code-grafana"]
+        assert "/etc/grafana/secrets/admin-password" in files["claude-code-grafana"]
+
+    return _settled(stack).apply(check)
+
+
+@pulumi.runtime.test
+def test_down_keeps_only_the_data_volumes(mocks: RecordingMocks) -> pulumi.Output[Any]:
+    stack = _deploy(StackConfig(), running=False)
+
+    def check(_: Any) -> None:
+        kinds = sorted(r.typ for r in mocks.resources if r.typ.startswith("docker:"))
+        assert kinds == ["docker:index/volume:Volume"] * 2
+
+    return _settled(stack).apply(check)
+
+
+@pulumi.runtime.test
+def test_bind_address_and_ports_follow_the_config(mocks: RecordingMocks) -> pulumi.Output[Any]:
+    cfg = StackConfig.model_validate(
+        {"docker": {"bind_address": "0.0.0.0"}, "grafana": {"port": 13000},
+         "collector": {"grpc": {"enabled": False}}}
+    )
+    stack = _deploy(cfg)
+
+    def check(url: str) -> None:
+        assert url == "http://localhost:13000"
+        grafana = mocks.of_type(CONTAINER)["claude-code-grafana"]
+        assert [(p["internal"], p["external"], p["ip"]) for p in grafana["ports"]] == [
+            (13000, 13000, "0.0.0.0")
+        ]
+        otelcol = mocks.of_type(CONTAINER)["claude-code-otelcol"]
+        assert 4317 not in {p["internal"] for p in otelcol["ports"]}
+
+    return _settled(stack).apply(check)
+
+
+@pulumi.runtime.test
+def test_token_and_password_reach_the_engine_only_as_secrets(
+    mocks: RecordingMocks, monkeypatch: pytest.MonkeyPatch
+) -> pulumi.Output[Any]:
+    monkeypatch.setenv("STACKKIT_OTLP_TOKEN", "tok-XYZ")
+    stack = _deploy(StackConfig())
+
+    def check(_: Any) -> None:
+        containers = mocks.of_type(CONTAINER)
+        envs = containers["claude-code-otelcol"]["envs"]
+        assert SECRET_SIG in envs and _plain(envs) == ["STACKKIT_OTLP_TOKEN=tok-XYZ"]
+        assert SECRET_SIG in containers["claude-code-grafana"]["uploads"]
+
+    return _settled(stack).apply(check)
+
+
+def test_secrets_are_not_in_the_args_repr(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("STACKKIT_OTLP_TOKEN", "tok-XYZ")
+    args = stack_args(StackConfig())
+    assert args.otlp_token == "tok-XYZ"
+    assert "tok-XYZ" not in "".join(args.files.values())
