@@ -258,3 +258,47 @@ def show_secret(
         typer.echo(token)
     else:
         raise StackkitError(f"unknown secret {name!r}: choose grafana-password or otlp-token")
+
+
+@app.command()
+@handle_errors
+def status(config: ConfigOpt = None) -> None:
+    """Each component's health, the URLs, and when telemetry last arrived."""
+    from .status import status as look
+
+    cfg = _load(config)
+    report = look(cfg)
+    if report.problem:
+        raise StackkitError(report.problem)
+    if not report.deployed:
+        raise StackkitError(f"stack {cfg.name} is not deployed: run `stackkit up`")
+    for c in report.components:
+        answer = "answering" if c.answering else "NOT answering"
+        typer.echo(f"{c.name:<11} {c.state:<9} {c.health:<10} {answer}")
+    for key, url in sorted(report.urls.items()):
+        typer.echo(f"{key.removesuffix('_url'):<11} {url}")
+    age = report.last_telemetry_age_s
+    typer.echo(
+        "telemetry   none in the last day" if age is None else f"telemetry   last arrived {age:.0f}s ago"
+    )
+    if not report.healthy:
+        raise typer.Exit(1)
+
+
+@app.command()
+@handle_errors
+def verify(
+    config: ConfigOpt = None,
+    timeout: Annotated[float, typer.Option(help="Seconds to wait for Prometheus.")] = 90.0,
+) -> None:
+    """Send a synthetic data point with this shell's settings and find it in Prometheus."""
+    import os
+
+    from .state import read_outputs
+    from .verify import verify as check
+
+    cfg = _load(config)
+    outputs = read_outputs(cfg.name) or {}
+    prometheus_url = outputs.get("prometheus_url") or f"http://localhost:{cfg.prometheus.port}"
+    check(os.environ, prometheus_url, say, timeout=timeout)
+    say("verified: Claude Code in this shell reaches the stack")

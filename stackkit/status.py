@@ -1,0 +1,80 @@
+"""`stackkit status`: each component's state and health, the URLs, when telemetry last arrived."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from .config import StackConfig
+from .docker_api import DockerUnavailable, Engine
+from .prom_client import PrometheusError, http_ok, query
+from .state import read_outputs
+
+COMPONENTS = ("otelcol", "prometheus", "grafana")
+# The newest moment in the last day at which the Collector accepted any metric point.
+LAST_ARRIVAL = (
+    "max_over_time((timestamp(sum(delta(otelcol_receiver_accepted_metric_points_total[2m])) > 0))"
+    "[1d:1m])"
+)
+
+
+@dataclass(frozen=True)
+class Component:
+    """One container: its state, its health, and whether its endpoint answers."""
+
+    name: str
+    state: str
+    health: str
+    answering: bool
+
+
+@dataclass(frozen=True)
+class Report:
+    """Everything `stackkit status` prints."""
+
+    deployed: bool
+    components: tuple[Component, ...]
+    urls: dict[str, str]
+    last_telemetry_age_s: float | None
+    problem: str | None = None
+
+    @property
+    def healthy(self) -> bool:
+        """True when every component runs and answers."""
+        return self.deployed and all(c.state == "running" and c.answering for c in self.components)
+
+
+def status(cfg: StackConfig) -> Report:
+    """Look at the deployed stack without changing it."""
+    outputs = read_outputs(cfg.name) or {}
+    urls = {k: v for k, v in outputs.items() if isinstance(v, str)}
+    try:
+        containers = Engine.from_env().containers(f"stackkit.stack={cfg.name}")
+    except DockerUnavailable as e:
+        return Report(False, (), urls, None, problem=str(e))
+    by_component = {c.get("Labels", {}).get("stackkit.component"): c for c in containers}
+    probes = {
+        "otelcol": f"http://localhost:{cfg.collector.health_port}/",
+        "prometheus": f"{urls.get('prometheus_url', '')}/-/ready",
+        "grafana": f"{urls.get('grafana_url', '')}/api/health",
+    }
+    components = []
+    for name in COMPONENTS:
+        c = by_component.get(name)
+        if c is None:
+            components.append(Component(name, "missing", "-", False))
+            continue
+        status_text = c.get("Status", "")
+        health = "healthy" if "(healthy)" in status_text else (
+            "unhealthy" if "(unhealthy)" in status_text else "no check"
+        )
+        components.append(Component(name, c.get("State", "?"), health, http_ok(probes[name])))
+    age = None
+    if "prometheus_url" in urls:
+        try:
+            result = query(urls["prometheus_url"], LAST_ARRIVAL)
+            if result:
+                age = max(0.0, time.time() - float(result[0]["value"][1]))
+        except PrometheusError:
+            age = None
+    return Report(bool(outputs) or bool(containers), tuple(components), urls, age)
