@@ -286,8 +286,8 @@ def overview(cfg: StackConfig) -> dict[str, Any]:
     d = d.with_panel(
         _series(
             "Telemetry accepted and refused by the Collector",
-            "sum by (transport) (rate(otelcol_receiver_accepted_metric_points_total[$__rate_interval]))"
-            ' or label_replace(sum(rate(otelcol_receiver_refused_metric_points_total'
+            "sum by (transport) (rate(otelcol_receiver_accepted_metric_points[$__rate_interval]))"
+            ' or label_replace(sum(rate(otelcol_receiver_refused_metric_points'
             '[$__rate_interval])), "transport", "refused", "", "")',
             "{{transport}}",
             "short",

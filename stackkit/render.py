@@ -128,10 +128,10 @@ def collector_context(cfg: StackConfig) -> dict[str, Any]:
     )
     processors = ["memory_limiter"]
     if merge_series:
-        processors.append("cumulativetodelta")
+        processors.append("cumulative_to_delta")
     if metric_statements:
         processors.append("transform/metrics")
-    processors += ["deltatocumulative", "batch"]
+    processors += ["delta_to_cumulative", "batch"]
     log_processors = ["memory_limiter", *(["transform/events"] if log_statements else []), "batch"]
     listeners = [(n, lc.port) for n, lc in (("grpc", col.grpc), ("http", col.http)) if lc.enabled]
     extensions = ["health_check"] + (["bearertokenauth"] if col.auth.enabled else [])

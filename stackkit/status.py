@@ -13,7 +13,7 @@ from .state import read_outputs
 COMPONENTS = ("otelcol", "prometheus", "grafana")
 # The newest moment in the last day at which the Collector accepted any metric point.
 LAST_ARRIVAL = (
-    "max_over_time((timestamp(sum(delta(otelcol_receiver_accepted_metric_points_total[2m])) > 0))"
+    "max_over_time((timestamp(sum(delta(otelcol_receiver_accepted_metric_points[2m])) > 0))"
     "[1d:1m])"
 )
 

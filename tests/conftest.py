@@ -13,7 +13,11 @@ ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = sorted((ROOT / "examples").glob("*.yaml"))
 GOLDEN = ROOT / "tests" / "golden"
 
-pytest_plugins = ["tests.fixtures.claude"]
+pytest_plugins = [
+    "tests.fixtures.claude",
+    "tests.fixtures.otelcol",
+    "tests.fixtures.prometheus",
+]
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

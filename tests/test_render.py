@@ -67,18 +67,18 @@ def test_attribute_policies_shape_the_pipeline() -> None:
     assert keep["service"]["pipelines"]["metrics"]["processors"] == [
         "memory_limiter",
         "transform/metrics",
-        "deltatocumulative",
+        "delta_to_cumulative",
         "batch",
     ]
     dropped = _collector(StackConfig.model_validate({"attributes": {"session_id": "drop"}}))
     procs = dropped["service"]["pipelines"]["metrics"]["processors"]
     # Cumulative points must become deltas before session.id goes, or totals corrupt.
-    assert procs.index("cumulativetodelta") < procs.index("transform/metrics")
-    assert procs.index("transform/metrics") < procs.index("deltatocumulative")
+    assert procs.index("cumulative_to_delta") < procs.index("transform/metrics")
+    assert procs.index("transform/metrics") < procs.index("delta_to_cumulative")
     statements = dropped["processors"]["transform/metrics"]["metric_statements"][0]["statements"]
     assert 'delete_key(attributes, "session.id")' in statements
     hashed = _collector(StackConfig.model_validate({"attributes": {"user_id": "hash"}}))
-    assert "cumulativetodelta" not in hashed["processors"]
+    assert "cumulative_to_delta" not in hashed["processors"]
     assert any("SHA256" in s for s in hashed["processors"]["transform/metrics"]["metric_statements"][0]["statements"])
 
 

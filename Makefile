@@ -1,0 +1,28 @@
+# The README's commands. `make test` is what CI runs (.ci/run).
+SHELL := /bin/bash
+UV := $(shell command -v uv 2>/dev/null || echo $(HOME)/.local/bin/uv)
+
+.PHONY: install quickstart tools test test-fast golden lint bench
+
+install:  ## stackkit and its locked dependencies in .venv (uv is installed from PyPI if missing)
+	@command -v uv >/dev/null || test -x $(UV) || python3 -m pip install --quiet --user uv
+	$(UV) sync --frozen
+
+quickstart: install  ## install, write a starter config, render the stack's configuration
+	@test -f stackkit.yaml || .venv/bin/stackkit init
+	.venv/bin/stackkit render -o out
+
+tools:  ## build or fetch every real component the tests use (cached in ~/.cache/stackkit-tools)
+	tools/build-all.sh
+
+test: install tools  ## the whole test suite against the real components
+	$(UV) run --frozen pytest
+
+test-fast: install  ## only the tests that need no built tools
+	$(UV) run --frozen pytest -m "not integration" --ignore=tests/tools
+
+golden: install  ## rewrite tests/golden from examples/
+	$(UV) run --frozen pytest tests/test_golden.py --update-golden
+
+bench: install  ## startup and render timings, written to bench/results.md
+	$(UV) run --frozen python bench/startup.py --write bench/results.md

@@ -1,0 +1,105 @@
+"""Real tools for the tests: build them on demand with ``tools/build-<tool>.sh``.
+
+``ensure("otelcol")`` runs ``tools/build-otelcol.sh`` (which does nothing when the versioned
+cache already holds a complete build) and returns the tool's ``bin`` directory. The answer is
+cached for the rest of the process. A build that fails raises :class:`ToolBuildError` naming the
+tool, the script's exit status and the tail of its log: a missing tool is never a skipped test.
+
+Build logs are kept in ``$STACKKIT_TOOLS/logs/<tool>.ensure.log`` (``build-all.sh`` keeps its
+own in ``<tool>.log`` beside it).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import threading
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+TOOLS_DIR = REPO / "tools"
+# A cold build of the slowest tool takes minutes on 2 cores; this only stops a hung build.
+BUILD_TIMEOUT_S = float(os.environ.get("STACKKIT_BUILD_TIMEOUT", "3600"))
+LOG_TAIL_LINES = 40
+
+_cache: dict[str, Path] = {}
+_lock = threading.Lock()
+
+
+class ToolBuildError(RuntimeError):
+    """A tool could not be built or its build script answered nonsense."""
+
+
+def tools_root() -> Path:
+    """The versioned cache every build script writes into (same default as tools/lib.sh)."""
+    root = os.environ.get("STACKKIT_TOOLS")
+    return Path(root) if root else Path.home() / ".cache" / "stackkit-tools"
+
+
+def log_path(tool: str) -> Path:
+    """Where :func:`ensure` keeps the build log of ``tool``."""
+    return tools_root() / "logs" / f"{tool}.ensure.log"
+
+
+def _tail(path: Path, lines: int = LOG_TAIL_LINES) -> str:
+    try:
+        text = path.read_text(errors="replace")
+    except OSError as exc:
+        return f"(no log: {exc})"
+    return "\n".join(text.splitlines()[-lines:])
+
+
+def ensure(tool: str) -> Path:
+    """Build ``tool`` if needed and return its bin directory; raise ToolBuildError otherwise."""
+    with _lock:
+        cached = _cache.get(tool)
+        if cached is not None:
+            return cached
+        script = TOOLS_DIR / f"build-{tool}.sh"
+        if not script.is_file():
+            known = sorted(p.name for p in TOOLS_DIR.glob("build-*.sh"))
+            raise ToolBuildError(f"no build script for tool {tool!r}: {script} (have: {known})")
+        log = log_path(tool)
+        log.parent.mkdir(parents=True, exist_ok=True)
+        with log.open("w") as log_file:
+            try:
+                proc = subprocess.run(
+                    ["bash", str(script)],
+                    cwd=REPO,
+                    stdin=subprocess.DEVNULL,
+                    stdout=subprocess.PIPE,
+                    stderr=log_file,
+                    text=True,
+                    timeout=BUILD_TIMEOUT_S,
+                )
+            except subprocess.TimeoutExpired:
+                raise ToolBuildError(
+                    f"building {tool!r} with {script.name} timed out after {BUILD_TIMEOUT_S:.0f}s;"
+                    f" log {log}, last lines:\n{_tail(log)}"
+                ) from None
+        if proc.returncode != 0:
+            raise ToolBuildError(
+                f"building {tool!r} with {script.name} failed (exit {proc.returncode});"
+                f" log {log}, last lines:\n{_tail(log)}"
+            )
+        lines = [line.strip() for line in proc.stdout.splitlines() if line.strip()]
+        if not lines:
+            raise ToolBuildError(
+                f"{script.name} succeeded but printed no bin directory; log {log}:\n{_tail(log)}"
+            )
+        bin_dir = Path(lines[-1])
+        if not bin_dir.is_dir():
+            raise ToolBuildError(
+                f"{script.name} printed {str(bin_dir)!r}, which is not a directory;"
+                f" log {log}:\n{_tail(log)}"
+            )
+        _cache[tool] = bin_dir
+        return bin_dir
+
+
+def ensure_binary(tool: str, name: str) -> Path:
+    """The executable ``name`` from ``tool``'s bin directory (built if needed)."""
+    path = ensure(tool) / name
+    if not (path.is_file() and os.access(path, os.X_OK)):
+        raise ToolBuildError(f"tool {tool!r} was built but has no executable {name!r} at {path}")
+    return path
