@@ -193,7 +193,7 @@ def prometheus_context(cfg: StackConfig) -> dict[str, Any]:
         "team_step": _num(alerts.team_spend_usd_per_hour / 60 * 2),
     }
     if alerts.monthly_budget_usd:
-        per_minute["burn_step"] = _num(alerts.monthly_budget_usd / (30 * 1440) * 2)
+        per_minute["burn_step"] = f"{alerts.monthly_budget_usd / (30 * 1440) * 2:.12g}"
         per_minute["over_budget"] = _num(alerts.monthly_budget_usd * 2)
     return {
         "test_series_labels": series_labels,
@@ -201,6 +201,7 @@ def prometheus_context(cfg: StackConfig) -> dict[str, Any]:
         "test_team_alert_labels": {"severity": "warning", **{k: f"{k}-a" for k in team}},
         **per_minute,
         "team_labels": ", ".join(team),
+        "first_team_label": team[0] if team else "",
         "person_labels": ", ".join(person),
         "has_team": bool(team),
         "remote_write": remote_write,
