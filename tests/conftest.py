@@ -17,6 +17,7 @@ pytest_plugins = [
     "tests.fixtures.claude",
     "tests.fixtures.otelcol",
     "tests.fixtures.prometheus",
+    "tests.fixtures.docker",
 ]
 
 

@@ -1,0 +1,200 @@
+"""Shared by the pipeline tests (local processes) and the Docker end-to-end test.
+
+Scripted Claude Code sessions with known totals, the PromQL that reads those totals back, and
+every query the rendered dashboards and recording rules contain.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import yaml
+
+from stackkit import promql
+from tests.fixtures.anthropic_fake import Text, Usage, edit_lines, write_file
+from tests.fixtures.claude import ClaudeRun, ClaudeRunner, overlapping, total_billed
+
+Query = Callable[[str], list[dict[str, Any]]]
+
+
+def session_script(i: int) -> tuple[list[Any], int, int, int]:
+    """A session that writes a file and edits it: (script, lines added, lines removed, edits)."""
+    usage = Usage(
+        input_tokens=100 + i, output_tokens=40 + i, cache_read_input_tokens=1000 + 10 * i,
+        cache_creation_input_tokens=50 + i,
+    )
+    lines = 3 + i
+    script = [
+        write_file(f"file{i}.py", lines, usage=usage),
+        edit_lines(f"file{i}.py", 1, 2, ["changed"], usage=usage),
+        Text("Done.", usage=usage),
+    ]
+    return script, lines + 1, 2, 2
+
+
+@dataclass(frozen=True)
+class Expected:
+    """What a group of sessions must add up to in Prometheus."""
+
+    tokens: dict[tuple[str, str], int]
+    cost_usd: float
+    sessions: int
+    lines_added: int
+    lines_removed: int
+    edits_accepted: int
+
+
+def run_sessions(
+    run_claude: ClaudeRunner, env: Mapping[str, str], count: int, first: int = 0
+) -> tuple[list[ClaudeRun], Expected]:
+    """Run ``count`` sessions at once with ``env``; return them and their expected totals."""
+    plans = [session_script(first + i) for i in range(count)]
+    runs = run_claude.parallel(
+        [
+            {
+                "prompt": "write and edit a file",
+                "env": env,
+                "script": script,
+                "allowed_tools": ["Write", "Edit"],
+                "args": ["--output-format", "json"],
+            }
+            for script, *_ in plans
+        ]
+    )
+    for run in runs:
+        assert run.returncode == 0, run.describe()
+    if count > 1:
+        assert overlapping(runs), "sessions must really run at the same time"
+    expected = Expected(
+        tokens=total_billed(runs),
+        cost_usd=sum(float(r.json()["total_cost_usd"]) for r in runs),
+        sessions=count,
+        lines_added=sum(p[1] for p in plans),
+        lines_removed=sum(p[2] for p in plans),
+        edits_accepted=sum(p[3] for p in plans),
+    )
+    return runs, expected
+
+
+def _by(result: list[dict[str, Any]], *labels: str) -> dict[Any, float]:
+    out = {}
+    for r in result:
+        key = tuple(r["metric"].get(k, "") for k in labels)
+        out[key if len(key) > 1 else key[0]] = float(r["value"][1])
+    return out
+
+
+def totals(query: Query, selector: str, window: str = "2h") -> Expected:
+    """Read the totals back. max_over_time per series then sum: exact, and immune to series that
+    went stale (ended sessions, a restarted Collector)."""
+
+    def total(metric: str, by: str = "") -> list[dict[str, Any]]:
+        grouping = f" by ({by})" if by else ""
+        return query(f"sum{grouping} (max_over_time({metric}{selector}[{window}]))")
+
+    tokens = {k: int(round(v)) for k, v in _by(total(promql.TOKENS, "model, type"), "model", "type").items()}
+    cost = _by(total(promql.COST), "x").get("", 0.0)
+    sessions = _by(total(promql.SESSIONS), "x").get("", 0.0)
+    lines = _by(total(promql.LINES, "type"), "type")
+    decisions = _by(total(promql.EDIT_DECISIONS, "decision"), "decision")
+    return Expected(
+        tokens=tokens,
+        cost_usd=cost,
+        sessions=int(round(sessions)),
+        lines_added=int(round(lines.get("added", 0))),
+        lines_removed=int(round(lines.get("removed", 0))),
+        edits_accepted=int(round(decisions.get("accept", 0))),
+    )
+
+
+def wait_for_totals(query: Query, selector: str, expected: Expected, timeout: float = 60) -> Expected:
+    """Poll until Prometheus holds exactly ``expected`` (or fail showing the difference)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        seen = totals(query, selector)
+        if _same(seen, expected) or time.monotonic() > deadline:
+            break
+        time.sleep(1)
+    assert seen.tokens == expected.tokens, f"tokens: {seen.tokens} != {expected.tokens}"
+    assert abs(seen.cost_usd - expected.cost_usd) < 1e-9 + 1e-6 * expected.cost_usd, (seen, expected)
+    assert (seen.sessions, seen.lines_added, seen.lines_removed, seen.edits_accepted) == (
+        expected.sessions, expected.lines_added, expected.lines_removed, expected.edits_accepted
+    ), (seen, expected)
+    return seen
+
+
+def _same(a: Expected, b: Expected) -> bool:
+    return (
+        a.tokens == b.tokens
+        and abs(a.cost_usd - b.cost_usd) < 1e-9 + 1e-6 * b.cost_usd
+        and (a.sessions, a.lines_added, a.lines_removed, a.edits_accepted)
+        == (b.sessions, b.lines_added, b.lines_removed, b.edits_accepted)
+    )
+
+
+def add(*groups: Expected) -> Expected:
+    """The sum of several groups' totals."""
+    tokens: dict[tuple[str, str], int] = {}
+    for g in groups:
+        for k, v in g.tokens.items():
+            tokens[k] = tokens.get(k, 0) + v
+    return Expected(
+        tokens, sum(g.cost_usd for g in groups), sum(g.sessions for g in groups),
+        sum(g.lines_added for g in groups), sum(g.lines_removed for g in groups),
+        sum(g.edits_accepted for g in groups),
+    )
+
+
+# --- queries the rendered files contain --------------------------------------------------------
+
+_GRAFANA_VARS = {"$__rate_interval": "1m", "$__interval": "1m", "$__range": "1h"}
+
+
+def dashboard_queries(files: Mapping[str, str]) -> dict[str, str]:
+    """``{"dashboard / panel": PromQL}`` for every panel target, with Grafana's variables filled."""
+    found = {}
+    for path, text in files.items():
+        if not (path.startswith("grafana/dashboards/") and path.endswith(".json")):
+            continue
+        model = json.loads(text)
+        for panel in _panels(model.get("panels", [])):
+            for target in panel.get("targets") or []:
+                expr = target.get("expr")
+                if not expr:
+                    continue
+                for var, value in _GRAFANA_VARS.items():
+                    expr = expr.replace(var, value)
+                expr = re.sub(r'=~"\$\w+"', '=~".*"', expr)
+                found[f"{model['title']} / {panel['title']}"] = expr
+    return found
+
+
+def _panels(panels: Iterable[dict[str, Any]]) -> Iterable[dict[str, Any]]:
+    for p in panels:
+        yield p
+        yield from _panels(p.get("panels") or [])
+
+
+def recording_rules(files: Mapping[str, str]) -> list[str]:
+    """Every recorded series name in the rendered recording rules."""
+    groups = yaml.safe_load(files["prometheus/rules/recording.yml"])["groups"]
+    return [rule["record"] for g in groups for rule in g["rules"]]
+
+
+def assert_queries_return_data(query: Query, queries: Mapping[str, str] | Sequence[str], timeout: float = 60) -> None:
+    """Each query must return at least one sample (polling while rules catch up)."""
+    items = queries.items() if isinstance(queries, Mapping) else [(q, q) for q in queries]
+    pending = dict(items)
+    deadline = time.monotonic() + timeout
+    while pending and time.monotonic() < deadline:
+        for name, expr in list(pending.items()):
+            if query(expr):
+                del pending[name]
+        if pending:
+            time.sleep(1)
+    assert not pending, f"these queries returned no data: {json.dumps(pending, indent=2)}"

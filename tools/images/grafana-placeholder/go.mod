@@ -1,0 +1,3 @@
+module stackkit.local/grafana-placeholder
+
+go 1.22
