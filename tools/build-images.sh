@@ -73,6 +73,22 @@ GR
   fi
 }
 
+# busybox_tools DIR: busybox with wget and sh, as the upstream Prometheus and Grafana images carry
+# (their health checks run `wget`); Debian's static busybox is installed when missing.
+busybox_tools() {
+  local r="$1/rootfs"
+  if [[ ! -x /bin/busybox ]]; then
+    log "installing Debian's busybox-static (for wget in the images)"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends busybox-static >&2 ||
+      { apt-get update -qq >&2 && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq busybox-static >&2; }
+  fi
+  mkdir -p "$r/bin"
+  cp /bin/busybox "$r/bin/busybox"
+  chmod 0755 "$r/bin/busybox"
+  ln -sf busybox "$r/bin/wget"
+  ln -sf busybox "$r/bin/sh"
+}
+
 # context_hash DIR: one hash over names, types, modes, link targets and file contents.
 context_hash() {
   (
@@ -104,6 +120,7 @@ ctx_prometheus() {
   bin="$(bin_dir_from STACKKIT_PROMETHEUS_BIN build-prometheus.sh)"
   [[ -x $bin/prometheus && -x $bin/promtool ]] || { log "no prometheus/promtool in $bin"; return 1; }
   common_rootfs "$ctx"
+  busybox_tools "$ctx"
   link_or_copy "$bin/prometheus" "$ctx/prometheus"
   link_or_copy "$bin/promtool" "$ctx/promtool"
   cp "$IMAGES_DIR/prometheus/Dockerfile" "$ctx/"
@@ -135,6 +152,7 @@ ctx_grafana() {
   local ctx="$1" bin d
   bin="$(grafana_placeholder_bin)"
   common_rootfs "$ctx"
+  busybox_tools "$ctx"
   link_or_copy "$bin" "$ctx/grafana-placeholder"
   cp "$IMAGES_DIR/grafana/Dockerfile" "$ctx/"
   mkdir -p "$ctx/rootfs/etc/grafana" "$ctx/rootfs/usr/share/grafana/bin"

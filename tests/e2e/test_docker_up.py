@@ -1,0 +1,229 @@
+"""`stackkit up` on a real Docker engine through the real Pulumi engine and Docker provider, fed
+by real Claude Code sessions; then a config change, `down`, and `up` again with the data intact.
+
+One stack for the whole module: the steps build on each other, in order.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from stackkit.prom_client import query
+from tests.fixtures import free_port
+from tests.fixtures.claude import ClaudeRunner
+from tests.fixtures.docker import DockerEngine
+from tests.pipeline import (
+    Expected,
+    add,
+    assert_queries_return_data,
+    dashboard_queries,
+    recording_rules,
+    run_sessions,
+    wait_for_totals,
+)
+from tests.toolchain import ensure
+
+pytestmark = pytest.mark.integration
+TIMINGS = Path(__file__).resolve().parents[2] / "bench" / "up-timings.json"
+
+
+@dataclass
+class Deployed:
+    workdir: Path
+    env: dict[str, str]
+    config: dict[str, Any]
+    name: str
+    engine: DockerEngine
+    totals: list[Expected] = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def config_path(self) -> Path:
+        return self.workdir / "stackkit.yaml"
+
+    def write_config(self) -> None:
+        self.config_path.write_text(yaml.safe_dump(self.config, sort_keys=False))
+
+    def stackkit(self, *args: str, check: bool = True, extra_env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+        result = subprocess.run(
+            [sys.executable, "-m", "stackkit", *args], cwd=self.workdir, capture_output=True,
+            text=True, env={**self.env, **(extra_env or {})}, timeout=900,
+        )
+        if check:
+            assert result.returncode == 0, f"stackkit {' '.join(args)}:\n{result.stdout}\n{result.stderr}"
+        return result
+
+    def timed(self, label: str, *args: str) -> subprocess.CompletedProcess[str]:
+        start = time.monotonic()
+        result = self.stackkit(*args)
+        self.timings[label] = round(time.monotonic() - start, 1)
+        return result
+
+    @property
+    def outputs(self) -> dict[str, Any]:
+        state = Path(self.env["STACKKIT_STATE_DIR"]) / self.name / "outputs.json"
+        return json.loads(state.read_text())  # type: ignore[no-any-return]
+
+    def query(self, promql: str) -> list[dict[str, Any]]:
+        return query(self.outputs["prometheus_url"], promql)
+
+    def client_env(self, protocol: str, team: str, temporality: str) -> dict[str, str]:
+        out = self.stackkit("env", "--format", "json", "--protocol", protocol, "--attr", f"team.id={team}")
+        env: dict[str, str] = json.loads(out.stdout)["env"]
+        env |= {
+            "OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE": temporality,
+            "OTEL_METRIC_EXPORT_INTERVAL": "1000",
+            "OTEL_LOGS_EXPORT_INTERVAL": "1000",
+        }
+        return env
+
+    def containers(self) -> list[str]:
+        out = self.engine.docker("ps", "-a", "--filter", f"label=stackkit.stack={self.name}", "--format", "{{.Names}}")
+        return sorted(out.stdout.split())
+
+    def volumes(self) -> list[str]:
+        out = self.engine.docker("volume", "ls", "--filter", f"label=stackkit.stack={self.name}", "--format", "{{.Name}}")
+        return sorted(out.stdout.split())
+
+
+@pytest.fixture(scope="module")
+def deployed(docker_engine: DockerEngine, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployed]:
+    path = os.pathsep.join(
+        [str(ensure("pulumi")), str(ensure("pulumi-docker")), os.environ.get("PATH", "")]
+    )
+    work = tmp_path_factory.mktemp("e2e")
+    env = {
+        **os.environ,
+        **docker_engine.env,
+        "DOCKER_HOST": docker_engine.host,
+        "PATH": path,
+        "PULUMI_HOME": str(work / "pulumi-home"),
+        "PULUMI_SKIP_UPDATE_CHECK": "true",
+        "PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION": "true",
+        "STACKKIT_STATE_DIR": str(work / "state"),
+    }
+    env.pop("STACKKIT_OTLP_TOKEN", None)
+    name = docker_engine.unique("sk")
+    config = {
+        "name": name,
+        "collector": {"grpc": {"port": free_port()}, "http": {"port": free_port()}, "health_port": free_port()},
+        "prometheus": {"port": free_port(), "scrape_interval": "2s", "evaluation_interval": "2s"},
+        "grafana": {"port": free_port()},
+    }
+    d = Deployed(work, env, config, name, docker_engine)
+    d.write_config()
+    yield d
+    d.stackkit("down", "--purge", check=False)
+    TIMINGS.write_text(json.dumps(d.timings, indent=2, sort_keys=True) + "\n")
+
+
+def test_preview_then_up_then_nothing_to_do(deployed: Deployed) -> None:
+    preview = deployed.stackkit("preview")
+    assert "up would make:" in preview.stderr and "create" in preview.stderr, preview.stderr
+    assert deployed.containers() == [], "preview must not change anything"
+
+    first = deployed.timed("up_cold_s", "up")
+    assert f"http://localhost:{deployed.config['grafana']['port']}" in first.stderr
+    assert 'next: eval "$(stackkit env)"' in first.stderr
+    assert "created container" in first.stderr, "up must show progress resource by resource"
+    assert deployed.containers() == sorted(f"{deployed.name}-{c}" for c in ("grafana", "otelcol", "prometheus"))
+
+    second = deployed.timed("up_noop_s", "up")
+    assert "done: no changes" in second.stderr, second.stderr
+
+
+def test_status_reports_every_component(deployed: Deployed) -> None:
+    deadline = time.monotonic() + 90
+    while True:
+        status = deployed.stackkit("status", check=False)
+        if status.returncode == 0 or time.monotonic() > deadline:
+            break
+        time.sleep(2)
+    assert status.returncode == 0, status.stdout + status.stderr
+    for component in ("otelcol", "prometheus", "grafana"):
+        assert f"{component}" in status.stdout and "NOT answering" not in status.stdout
+
+
+def test_grafana_gets_its_provisioning_and_dashboards(deployed: Deployed) -> None:
+    password = deployed.stackkit("secret", "grafana-password").stdout.strip()
+    assert password and password not in deployed.stackkit("up").stderr
+    auth = base64.b64encode(f"admin:{password}".encode()).decode()
+    rendered = deployed.workdir / "rendered"
+    deployed.stackkit("render", "-o", str(rendered))
+    for rel in ("dashboards/claude-code-overview.json", "provisioning/datasources/stackkit.yaml",
+                "provisioning/dashboards/stackkit.yaml", "grafana.ini"):
+        req = urllib.request.Request(
+            f"{deployed.outputs['grafana_url']}/stackkit/files/etc/grafana/{rel}",
+            headers={"Authorization": f"Basic {auth}"},
+        )
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            assert resp.read().decode() == (rendered / "grafana" / rel).read_text(), rel
+
+
+def test_totals_from_real_claude_code_sessions(deployed: Deployed, run_claude: ClaudeRunner) -> None:
+    _, delta = run_sessions(run_claude, deployed.client_env("grpc", "e2e-delta", "delta"), 3)
+    _, cumulative = run_sessions(
+        run_claude, deployed.client_env("http/protobuf", "e2e-cumulative", "cumulative"), 3, first=3
+    )
+    wait_for_totals(deployed.query, '{team_id="e2e-delta"}', delta)
+    wait_for_totals(deployed.query, '{team_id="e2e-cumulative"}', cumulative)
+    deployed.totals = [delta, cumulative]
+
+
+def test_data_without_the_token_is_refused(deployed: Deployed) -> None:
+    for token in (None, "wrong"):
+        req = urllib.request.Request(
+            f"{deployed.outputs['otlp_endpoints']['http/protobuf']}/v1/metrics", data=b"", method="POST",
+            headers={"Content-Type": "application/x-protobuf", **({"Authorization": f"Bearer {token}"} if token else {})},
+        )
+        with pytest.raises(urllib.error.HTTPError) as info:
+            urllib.request.urlopen(req, timeout=10)
+        assert info.value.code == 401
+
+
+def test_verify_with_the_snippet(deployed: Deployed) -> None:
+    env = deployed.client_env("grpc", "e2e-verify", "cumulative")
+    result = deployed.stackkit("verify", "--timeout", "60", extra_env=env)
+    assert "step 4/4 ok" in result.stderr
+
+
+def test_every_dashboard_query_and_recording_rule_has_data(deployed: Deployed) -> None:
+    files = {
+        str(p.relative_to(deployed.workdir / "rendered")): p.read_text()
+        for p in (deployed.workdir / "rendered").rglob("*") if p.is_file()
+    }
+    queries = dashboard_queries(files)
+    queries.pop("Claude Code: overview / API errors by status")  # no failing request in these sessions
+    assert_queries_return_data(deployed.query, queries)
+    assert_queries_return_data(deployed.query, recording_rules(files))
+
+
+def test_config_change_replaces_only_what_it_affects(deployed: Deployed) -> None:
+    deployed.config["alerts"] = {"user_spend_usd_per_hour": 55}
+    deployed.write_config()
+    result = deployed.timed("up_rules_change_s", "up")
+    changed = [line for line in result.stderr.splitlines() if line.startswith("  ") and "(" in line]
+    assert changed and all(f"{deployed.name}-prometheus" in line for line in changed), result.stderr
+    wait_for_totals(deployed.query, "", add(*deployed.totals))
+
+
+def test_down_keeps_data_and_up_brings_it_back(deployed: Deployed) -> None:
+    down = deployed.timed("down_s", "down")
+    assert "data volumes kept" in down.stderr
+    assert deployed.containers() == []
+    assert deployed.volumes() == sorted(f"{deployed.name}-{v}-data" for v in ("grafana", "prometheus"))
+    deployed.timed("up_after_down_s", "up")
+    wait_for_totals(deployed.query, "", add(*deployed.totals), timeout=90)
