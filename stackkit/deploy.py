@@ -110,11 +110,8 @@ def preflight(cfg: StackConfig, progress: Progress = _quiet) -> None:
             "only the docker target deploys today; for Kubernetes, commit the output of "
             "`stackkit render --target kubernetes` to your GitOps repository"
         )
+    _require_engine()
     engine = Engine.from_env()
-    try:
-        engine.ping()
-    except DockerUnavailable as e:
-        raise DeployError(f"{e}: start Docker, or point DOCKER_HOST at a running engine") from None
     for component in versions.IMAGES:
         ref = cfg.images.resolve(component)
         if engine.has_image(ref):
@@ -247,16 +244,29 @@ def _changes(summary: dict[str, int] | None) -> dict[str, int]:
     return {str(k): int(v) for k, v in (summary or {}).items()}
 
 
-def up(cfg: StackConfig, progress: Progress = _quiet) -> Result:
-    """Create or update the stack; returns what changed and the stack's outputs."""
+def _run(cfg: StackConfig, operation: str, progress: Progress, running: bool = True) -> Any:
+    """Run one Pulumi operation (up, preview, destroy) on the stack; CommandError -> DeployError."""
     from pulumi import automation as auto
 
-    preflight(cfg, progress)
-    stack = _stack(cfg, running=True)
+    stack = _stack(cfg, running=running)
     try:
-        result = stack.up(on_event=_events(progress), color="never")
+        return getattr(stack, operation)(on_event=_events(progress), color="never")
     except auto.CommandError as e:
-        raise DeployError(f"`up` failed; the stack may be partly updated, run up again:\n  {_tail(e)}") from e
+        hint = "; the stack may be partly changed: fix the cause and run it again" if operation != "preview" else ""
+        raise DeployError(f"{operation} failed{hint}:\n  {_tail(e)}") from e
+
+
+def _require_engine() -> None:
+    try:
+        Engine.from_env().ping()
+    except DockerUnavailable as e:
+        raise DeployError(f"{e}: start Docker, or point DOCKER_HOST at a running engine") from None
+
+
+def up(cfg: StackConfig, progress: Progress = _quiet) -> Result:
+    """Create or update the stack; returns what changed and the stack's outputs."""
+    preflight(cfg, progress)
+    result = _run(cfg, "up", progress)
     outputs = {k: v.value for k, v in result.outputs.items()}
     write_private(stack_dir(cfg.name) / OUTPUTS_FILE, json.dumps(outputs, indent=2, sort_keys=True))
     return Result(_changes(result.summary.resource_changes), outputs)
@@ -264,32 +274,14 @@ def up(cfg: StackConfig, progress: Progress = _quiet) -> Result:
 
 def preview(cfg: StackConfig, progress: Progress = _quiet) -> Result:
     """What `up` would change, without changing anything."""
-    from pulumi import automation as auto
-
     preflight(cfg, progress)
-    stack = _stack(cfg, running=True)
-    try:
-        result = stack.preview(on_event=_events(progress), color="never")
-    except auto.CommandError as e:
-        raise DeployError(f"preview failed:\n  {_tail(e)}") from e
-    return Result(_changes(result.change_summary))
+    return Result(_changes(_run(cfg, "preview", progress).change_summary))
 
 
 def down(cfg: StackConfig, purge: bool = False, progress: Progress = _quiet) -> Result:
     """Remove containers and network; data volumes stay unless ``purge``."""
-    from pulumi import automation as auto
-
-    try:
-        Engine.from_env().ping()
-    except DockerUnavailable as e:
-        raise DeployError(f"{e}: start Docker, or point DOCKER_HOST at a running engine") from None
-    stack = _stack(cfg, running=False)
-    try:
-        if purge:
-            result = stack.destroy(on_event=_events(progress), color="never")
-        else:
-            result = stack.up(on_event=_events(progress), color="never")
-    except auto.CommandError as e:
-        raise DeployError(f"`down` failed:\n  {_tail(e)}") from e
+    _require_engine()
+    # Without purge, `down` is an update to a program that keeps only the data volumes.
+    result = _run(cfg, "destroy" if purge else "up", progress, running=False)
     (stack_dir(cfg.name) / OUTPUTS_FILE).unlink(missing_ok=True)
     return Result(_changes(result.summary.resource_changes))

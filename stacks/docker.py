@@ -91,6 +91,9 @@ class DockerStack(pulumi.ComponentResource):
                 for _, port in pairs
             ]
 
+        def mount(volume: docker.Volume, path: str) -> docker.ContainerVolumeArgs:
+            return docker.ContainerVolumeArgs(volume_name=volume.name, container_path=path)
+
         def upload(path: str, content: str | pulumi.Output[str]) -> docker.ContainerUploadArgs:
             return docker.ContainerUploadArgs(file=path, content=content)
 
@@ -122,11 +125,7 @@ class DockerStack(pulumi.ComponentResource):
             "prometheus",
             command=list(args.prometheus_args),
             ports=published(("prometheus", ports["prometheus"])),
-            volumes=[
-                docker.ContainerVolumeArgs(
-                    volume_name=self.prometheus_data.name, container_path="/prometheus"
-                )
-            ],
+            volumes=[mount(self.prometheus_data, "/prometheus")],
             uploads=prom_files,
             healthcheck=_http_check(f"http://localhost:{ports['prometheus']}/-/ready"),
         )
@@ -144,11 +143,7 @@ class DockerStack(pulumi.ComponentResource):
         self.grafana = container(
             "grafana",
             ports=published(("grafana", ports["grafana"])),
-            volumes=[
-                docker.ContainerVolumeArgs(
-                    volume_name=self.grafana_data.name, container_path="/var/lib/grafana"
-                )
-            ],
+            volumes=[mount(self.grafana_data, "/var/lib/grafana")],
             uploads=grafana_files,
             healthcheck=_http_check(f"http://localhost:{ports['grafana']}/api/health"),
         )
