@@ -18,6 +18,7 @@ pytest_plugins = [
     "tests.fixtures.otelcol",
     "tests.fixtures.prometheus",
     "tests.fixtures.docker",
+    "tests.fixtures.kube",
 ]
 
 
