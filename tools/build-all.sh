@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Builds every tool the tests need: runs each tools/build-*.sh and tools/install-*.sh (except
 # this script), at most $STACKKIT_BUILD_JOBS (default 3) at once. A tool already built costs
-# nothing: its script exits at once. tools/build-images.sh, if present, runs last, after every
-# other script succeeded, since images are made from the binaries.
+# nothing: its script exits at once. tools/build-images.sh needs a running engine: it runs when
+# DOCKER_HOST is set (last, after every other script succeeded, since images are made from the
+# binaries); otherwise the tests' docker_engine fixture runs it against the engine it starts.
 #
 # Each script's stdout+stderr go to $STACKKIT_TOOLS/logs/<tool>.log. Prints a summary (status and
 # wall time per tool) and exits non-zero if any tool failed, naming it and showing its log tail.
@@ -29,7 +30,7 @@ while read -r name; do
   [[ " ${queue[*]} " == *" $name "* ]] || queue+=("$name")
 done < <(printf '%s\n' "${!script_of[@]}" | sort)
 last=""
-[[ -n "${script_of[images]:-}" ]] && last=images
+[[ -n "${script_of[images]:-}" && -n "${DOCKER_HOST:-}" ]] && last=images
 
 declare -A status=() secs=() started=() name_of=()
 failed=()
