@@ -22,13 +22,16 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def timed(cmd: list[str], cwd: Path, env: dict[str, str], runs: int, before=None) -> list[float]:
+def timed(cmd: list[str], cwd: Path, env: dict[str, str], runs: int, before=None, quiet=False) -> list[float]:
     samples = []
     for _ in range(runs):
         if before:
             before()
         start = time.perf_counter()
-        subprocess.run(cmd, cwd=cwd, env=env, check=True, stdout=subprocess.DEVNULL)
+        subprocess.run(
+            cmd, cwd=cwd, env=env, check=True, stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL if quiet else None,
+        )
         samples.append((time.perf_counter() - start) * 1000)
     return samples
 
@@ -45,16 +48,21 @@ def main() -> None:
         work = Path(tmp)
         (work / "stackkit.yaml").write_text((ROOT / "examples" / "docker-local.yaml").read_text())
         env = {**os.environ, "STACKKIT_STATE_DIR": str(work / "state")}
-        cache = work / "state" / "env-cache.json"
+        state = work / "state"
+
+        def drop_cache() -> None:
+            for f in state.glob("env-cache-*"):
+                f.unlink()
+
         subprocess.run([*stackkit, "env"], cwd=work, env=env, check=True, stdout=subprocess.DEVNULL)
         rows = {
             "python -c pass": timed([py, "-c", "pass"], work, env, args.runs),
             "stackkit env (cached)": timed([*stackkit, "env"], work, env, args.runs),
             "stackkit env (cold)": timed(
-                [*stackkit, "env"], work, env, max(args.runs // 3, 3), before=lambda: cache.unlink(missing_ok=True)
+                [*stackkit, "env"], work, env, max(args.runs // 3, 3), before=drop_cache
             ),
             "stackkit render": timed(
-                [*stackkit, "render", "-o", "out"], work, env, max(args.runs // 3, 3)
+                [*stackkit, "render", "-o", "out"], work, env, max(args.runs // 3, 3), quiet=True
             ),
         }
     lines = [
