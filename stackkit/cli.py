@@ -201,11 +201,11 @@ def up(config: ConfigOpt = None) -> None:
     result = deploy.up(cfg, progress=say)
     say(f"done: {_summary(result.changes)}")
     out = result.outputs
-    say(f"  Grafana:     {out['grafana_url']}  (user {cfg.grafana.admin_user}; "
+    say(f"  Grafana:            {out['grafana_url']}  (user {cfg.grafana.admin_user}; "
         f"password: stackkit secret grafana-password)")
-    say(f"  Prometheus:  {out['prometheus_url']}")
+    say(f"  Prometheus:         {out['prometheus_url']}")
     for protocol, url in sorted(out.get("otlp_endpoints", {}).items()):
-        say(f"  OTLP {protocol + ':':<14}{url}")
+        say(f"  OTLP {protocol + ':':<15}{url}")
     say('next: eval "$(stackkit env)"   # then start claude in that shell')
 
 

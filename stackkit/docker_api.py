@@ -61,6 +61,8 @@ class Engine:
         except OSError as e:
             raise DockerUnavailable(f"no Docker engine answers at {self.host} ({e})") from None
         text = body.decode("utf-8", "replace")
+        if "json" not in (resp.getheader("Content-Type") or ""):
+            return resp.status, text
         try:
             return resp.status, json.loads(text) if text.strip() else None
         except ValueError:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -23,6 +24,7 @@ import yaml
 
 from stackkit.prom_client import query
 from tests.fixtures import free_port
+from tests.fixtures.anthropic_fake import Error
 from tests.fixtures.claude import ClaudeRunner
 from tests.fixtures.docker import DockerEngine
 from tests.pipeline import (
@@ -180,7 +182,16 @@ def test_totals_from_real_claude_code_sessions(deployed: Deployed, run_claude: C
     )
     wait_for_totals(deployed.query, '{team_id="e2e-delta"}', delta)
     wait_for_totals(deployed.query, '{team_id="e2e-cumulative"}', cumulative)
-    deployed.totals = [delta, cumulative]
+    # A request that fails for good becomes an api_error event, counted by the Collector.
+    failing = deployed.client_env("grpc", "e2e-errors", "delta") | {"CLAUDE_CODE_MAX_RETRIES": "1"}
+    run = run_claude("fail", failing, [Error(500), Error(500)])
+    assert run.returncode == 1, run.describe()
+    assert_queries_return_data(
+        deployed.query, ['claude_code_api_error_count_total{team_id="e2e-errors", status_code="500"} == 1']
+    )
+    sessions = deployed.query('sum(max_over_time(claude_code_session_count_total{team_id="e2e-errors"}[1h]))')
+    failed = Expected({}, 0.0, int(float(sessions[0]["value"][1])), 0, 0, 0)
+    deployed.totals = [delta, cumulative, failed]
 
 
 def test_data_without_the_token_is_refused(deployed: Deployed) -> None:
@@ -205,9 +216,7 @@ def test_every_dashboard_query_and_recording_rule_has_data(deployed: Deployed) -
         str(p.relative_to(deployed.workdir / "rendered")): p.read_text()
         for p in (deployed.workdir / "rendered").rglob("*") if p.is_file()
     }
-    queries = dashboard_queries(files)
-    queries.pop("Claude Code: overview / API errors by status")  # no failing request in these sessions
-    assert_queries_return_data(deployed.query, queries)
+    assert_queries_return_data(deployed.query, dashboard_queries(files))
     assert_queries_return_data(deployed.query, recording_rules(files))
 
 
@@ -215,7 +224,10 @@ def test_config_change_replaces_only_what_it_affects(deployed: Deployed) -> None
     deployed.config["alerts"] = {"user_spend_usd_per_hour": 55}
     deployed.write_config()
     result = deployed.timed("up_rules_change_s", "up")
-    changed = [line for line in result.stderr.splitlines() if line.startswith("  ") and "(" in line]
+    changed = [
+        line for line in result.stderr.splitlines()
+        if re.match(r"  (created|deleted|replaced|updated)", line)
+    ]
     assert changed and all(f"{deployed.name}-prometheus" in line for line in changed), result.stderr
     wait_for_totals(deployed.query, "", add(*deployed.totals))
 

@@ -4,7 +4,9 @@
 // image tagged like the real one (grafana/grafana:<GRAFANA_VERSION>, built by
 // tools/build-images.sh). It imitates only what the tests look at:
 //
-//   - it listens on :3000 (GF_SERVER_HTTP_PORT overrides, as in Grafana);
+//   - it reads [server] http_port and [security] admin_user/admin_password from grafana.ini
+//     ($__file{} and $__env{} expanded) and lets GF_* variables override them, as Grafana does;
+//   - it listens on :3000 by default;
 //   - GET /api/health answers like Grafana: {"commit":...,"database":"ok","version":"<ver>"}, no auth;
 //   - GET /metrics, no auth as in Grafana's default, has grafana_build_info in the Prometheus text
 //     format (so a Prometheus on the same network can scrape it);
@@ -54,6 +56,49 @@ func env(name, def string) string {
 		}
 	}
 	return def
+}
+
+// iniSettings reads Grafana's ini file (GF_PATHS_CONFIG) as Grafana does for the few settings the
+// placeholder uses: "section.key" -> value, with $__file{path} and $__env{NAME} expanded.
+func iniSettings() map[string]string {
+	out := map[string]string{}
+	b, err := os.ReadFile(env("GF_PATHS_CONFIG", "/etc/grafana/grafana.ini"))
+	if err != nil {
+		return out
+	}
+	section := ""
+	for _, line := range strings.Split(string(b), "\n") {
+		line = strings.TrimSpace(line)
+		if line == "" || strings.HasPrefix(line, ";") || strings.HasPrefix(line, "#") {
+			continue
+		}
+		if strings.HasPrefix(line, "[") && strings.HasSuffix(line, "]") {
+			section = strings.TrimSpace(line[1 : len(line)-1])
+			continue
+		}
+		key, value, ok := strings.Cut(line, "=")
+		if !ok {
+			continue
+		}
+		value = strings.TrimSpace(value)
+		if strings.HasPrefix(value, "$__file{") && strings.HasSuffix(value, "}") {
+			if data, err := os.ReadFile(value[len("$__file{") : len(value)-1]); err == nil {
+				value = strings.TrimSpace(string(data))
+			}
+		} else if strings.HasPrefix(value, "$__env{") && strings.HasSuffix(value, "}") {
+			value = os.Getenv(value[len("$__env{") : len(value)-1])
+		}
+		out[section+"."+strings.TrimSpace(key)] = value
+	}
+	return out
+}
+
+// setting is Grafana's precedence: GF_<SECTION>_<KEY> (or its __FILE), then the ini file, then def.
+func setting(ini map[string]string, section, key, def string) string {
+	if v, ok := ini[section+"."+key]; ok && v != "" {
+		def = v
+	}
+	return env("GF_"+strings.ToUpper(section)+"_"+strings.ToUpper(key), def)
 }
 
 type server struct {
@@ -204,7 +249,8 @@ func healthcheck(port string) int {
 func main() {
 	// Flags are read by hand: the real image's entrypoint passes arguments through to Grafana,
 	// so unknown arguments are ignored rather than rejected.
-	port := env("GF_SERVER_HTTP_PORT", "3000")
+	ini := iniSettings()
+	port := setting(ini, "server", "http_port", "3000")
 	for _, arg := range os.Args[1:] {
 		switch arg {
 		case "-v", "-version", "--version":
@@ -220,8 +266,8 @@ func main() {
 		roots = append(roots, filepath.Clean(r))
 	}
 	s := &server{
-		user:     env("GF_SECURITY_ADMIN_USER", "admin"),
-		password: env("GF_SECURITY_ADMIN_PASSWORD", "admin"),
+		user:     setting(ini, "security", "admin_user", "admin"),
+		password: setting(ini, "security", "admin_password", "admin"),
 		roots:    roots,
 	}
 	addr := net.JoinHostPort(env("GF_SERVER_HTTP_ADDR", ""), port)
