@@ -1,0 +1,121 @@
+"""The Pulumi engine and both provider binaries, really exercised through the Automation API:
+a real container on the Docker engine and a real Deployment on the Kubernetes API whose Pods
+become Ready, each created and destroyed."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from stackkit.versions import IMAGES
+from tests.fixtures.docker import DockerEngine
+from tests.fixtures.kube import KubeCluster
+from tests.toolchain import ensure
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., Any]]:
+    """An inline-program stack on a local file backend; destroyed and removed afterwards."""
+    from pulumi import automation as auto
+
+    bins = [ensure("pulumi"), ensure("pulumi-docker"), ensure("pulumi-kubernetes")]
+    monkeypatch.setenv("PATH", os.pathsep.join([*map(str, bins), os.environ["PATH"]]))
+    backend = tmp_path / "backend"
+    backend.mkdir()
+    env = {
+        "PULUMI_BACKEND_URL": backend.as_uri(),
+        "PULUMI_CONFIG_PASSPHRASE": "test",
+        "PULUMI_HOME": str(tmp_path / "home"),
+        "PULUMI_SKIP_UPDATE_CHECK": "true",
+        "PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION": "true",
+    }
+    stacks: list[Any] = []
+
+    def make(name: str, program: Callable[[], None]) -> Any:
+        stack = auto.create_or_select_stack(
+            stack_name=name, project_name="stackkit-tools", program=program,
+            opts=auto.LocalWorkspaceOptions(
+                pulumi_command=auto.PulumiCommand(root=str(bins[0].parent)),
+                env_vars=env,
+                project_settings=auto.ProjectSettings(name="stackkit-tools", runtime="python"),
+            ),
+        )
+        stacks.append(stack)
+        return stack
+
+    yield make
+    for stack in stacks:
+        stack.destroy()
+        stack.workspace.remove_stack(stack.name)
+
+
+def test_docker_provider_creates_and_destroys_a_container(
+    workspace: Callable[..., Any], docker_engine: DockerEngine
+) -> None:
+    import pulumi
+    import pulumi_docker as docker
+
+    name = docker_engine.unique("pulumi-smoke")
+
+    def program() -> None:
+        provider = docker.Provider("engine", host=docker_engine.host)
+        opts = pulumi.ResourceOptions(provider=provider)
+        image = docker.RemoteImage("img", name=IMAGES["prometheus"], keep_locally=True, opts=opts)
+        c = docker.Container("c", name=name, image=image.image_id, must_run=True, opts=opts)
+        pulumi.export("id", c.id)
+
+    stack = workspace("docker", program)
+    up = stack.up()
+    assert up.summary.result == "succeeded"
+    (info,) = docker_engine.inspect(name)
+    assert info["State"]["Running"] is True and info["Id"] == up.outputs["id"].value
+    stack.destroy()
+    assert docker_engine.docker("ps", "-a", "--filter", f"name=^{name}$", "-q").stdout.strip() == ""
+    assert IMAGES["prometheus"] in docker_engine.docker("images", "--format", "{{.Repository}}:{{.Tag}}").stdout
+
+
+def test_kubernetes_provider_deployment_becomes_ready(
+    workspace: Callable[..., Any], kube_cluster: KubeCluster
+) -> None:
+    import pulumi
+    import pulumi_kubernetes as k8s
+
+    def program() -> None:
+        provider = k8s.Provider("cluster", kubeconfig=kube_cluster.kubeconfig.read_text())
+        opts = pulumi.ResourceOptions(provider=provider)
+        ns = k8s.core.v1.Namespace("ns", metadata={"name": "pulumi-smoke"}, opts=opts)
+        labels = {"app": "smoke"}
+        dep = k8s.apps.v1.Deployment(
+            "dep",
+            metadata={"namespace": ns.metadata["name"], "name": "smoke"},
+            spec={
+                "replicas": 2,
+                "selector": {"matchLabels": labels},
+                "template": {
+                    "metadata": {"labels": labels},
+                    "spec": {"containers": [{"name": "app", "image": IMAGES["prometheus"]}]},
+                },
+            },
+            opts=opts,
+        )
+        pulumi.export("ready", dep.status["ready_replicas"])
+
+    stack = workspace("kubernetes", program)
+    up = stack.up()  # the provider waits until the Deployment's Pods are Ready
+    assert up.outputs["ready"].value == 2
+    pods = json.loads(kube_cluster.run("kubectl", "get", "pods", "-n", "pulumi-smoke", "-o", "json").stdout)
+    assert len(pods["items"]) == 2
+    assert all(
+        any(c["type"] == "Ready" and c["status"] == "True" for c in p["status"]["conditions"])
+        for p in pods["items"]
+    )
+    stack.destroy()
+    gone = kube_cluster.run("kubectl", "get", "namespace", "pulumi-smoke", check=False)
+    assert gone.returncode != 0 and "NotFound" in gone.stderr
