@@ -2,11 +2,14 @@
 SHELL := /bin/bash
 UV := $(shell command -v uv 2>/dev/null || echo $(HOME)/.local/bin/uv)
 
-.PHONY: install quickstart tools test test-fast golden lint bench
+.PHONY: install up quickstart tools test test-fast golden lint bench
 
 install:  ## stackkit and its locked dependencies in .venv (uv is installed from PyPI if missing)
 	@command -v uv >/dev/null || test -x $(UV) || python3 -m pip install --quiet --user uv
 	$(UV) sync --frozen
+
+up: install  ## install, then bring the stack up on this machine's Docker (see tools/local-stack.sh)
+	tools/local-stack.sh $(CONFIG)
 
 quickstart: install  ## install, write a starter config, render the stack's configuration
 	@test -f stackkit.yaml || .venv/bin/stackkit init
