@@ -202,7 +202,7 @@ def up(config: ConfigOpt = None) -> None:
     say(f"done: {_summary(result.changes)}")
     out = result.outputs
     say(f"  Grafana:            {out['grafana_url']}  (user {cfg.grafana.admin_user}; "
-        f"password: stackkit secret grafana-password)")
+        "`stackkit secret grafana-password` shows the password)")
     say(f"  Prometheus:         {out['prometheus_url']}")
     for protocol, url in sorted(out.get("otlp_endpoints", {}).items()):
         say(f"  OTLP {protocol + ':':<15}{url}")

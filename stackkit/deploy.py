@@ -157,8 +157,21 @@ def _port_free(address: str, port: int) -> bool:
 # --- Pulumi ---------------------------------------------------------------------------------
 
 
+def _tool_cache() -> list[Path]:
+    """The Pulumi CLI and Docker provider `make up` builds offline, when they are there."""
+    root = Path(os.environ.get("STACKKIT_TOOLS") or Path.home() / ".cache" / "stackkit-tools")
+    built = [
+        root / f"pulumi-{versions.PULUMI_VERSION}" / "bin",
+        root / f"pulumi-docker-{versions.PULUMI_DOCKER_VERSION}" / "bin",
+    ]
+    return [d for d in built if (d.parent / ".complete").exists()]
+
+
 def _pulumi_root() -> str:
-    exe = shutil.which("pulumi") or shutil.which("pulumi", path=str(Path.home() / ".pulumi" / "bin"))
+    search = os.pathsep.join(
+        [os.environ.get("PATH", ""), str(Path.home() / ".pulumi" / "bin"), *map(str, _tool_cache())]
+    )
+    exe = shutil.which("pulumi", path=search)
     if exe is None:
         raise DeployError(
             f"the Pulumi CLI is not installed. Install version {versions.PULUMI_VERSION}: "
@@ -175,6 +188,8 @@ def _workspace_env(cfg: StackConfig) -> dict[str, str]:
         "PULUMI_BACKEND_URL": backend.resolve().as_uri(),
         "PULUMI_SKIP_UPDATE_CHECK": "true",
     }
+    if cached := _tool_cache():  # providers built offline are found on PATH by the engine
+        env["PATH"] = os.pathsep.join([*map(str, cached), os.environ.get("PATH", "")])
     if not ({"PULUMI_CONFIG_PASSPHRASE", "PULUMI_CONFIG_PASSPHRASE_FILE"} & os.environ.keys()):
         secret(cfg.name, PASSPHRASE_FILE)  # generated once, owner-only
         env["PULUMI_CONFIG_PASSPHRASE_FILE"] = str(stack_dir(cfg.name) / PASSPHRASE_FILE)
@@ -229,7 +244,8 @@ def _events(progress: Progress) -> Callable[[Any], None]:
             started[pre.metadata.urn] = time.monotonic()
             return
         done = getattr(event, "res_outputs_event", None)
-        if done is not None and done.metadata.op != "same":
+        # Providers and the stack itself are bookkeeping; people want the containers and volumes.
+        if done is not None and done.metadata.op != "same" and not done.metadata.type.startswith("pulumi:"):
             meta = done.metadata
             kind = meta.type.rsplit(":", 1)[-1].lower()
             name = meta.urn.rsplit("::", 1)[-1]

@@ -32,6 +32,22 @@ def query(base_url: str, promql: str, timeout: float = 10.0) -> list[dict[str, A
     return list(result)
 
 
+def query_range(
+    base_url: str, promql: str, start: float, end: float, step: float, timeout: float = 10.0
+) -> list[dict[str, Any]]:
+    """Run a range query; returns the matrix (``[{"metric": {...}, "values": [[t, v], ...]}]``)."""
+    params = urllib.parse.urlencode({"query": promql, "start": start, "end": end, "step": step})
+    url = f"{base_url.rstrip('/')}/api/v1/query_range?{params}"
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as resp:
+            body = json.load(resp)
+    except urllib.error.HTTPError as e:
+        raise PrometheusError(f"{promql!r} was rejected: {e.read().decode('utf-8', 'replace')}") from None
+    except (OSError, ValueError) as e:
+        raise PrometheusError(f"Prometheus at {base_url} did not answer ({e})") from None
+    return list(body["data"]["result"])
+
+
 def http_ok(url: str, timeout: float = 5.0) -> bool:
     """True when ``url`` answers 2xx."""
     try:

@@ -7,15 +7,16 @@ from dataclasses import dataclass
 
 from .config import StackConfig
 from .docker_api import DockerUnavailable, Engine
-from .prom_client import PrometheusError, http_ok, query
+from .prom_client import PrometheusError, http_ok, query_range
 from .state import read_outputs
 
 COMPONENTS = ("otelcol", "prometheus", "grafana")
-# The newest moment in the last day at which the Collector accepted any metric point.
-LAST_ARRIVAL = (
-    "max_over_time((timestamp(sum(delta(otelcol_receiver_accepted_metric_points[2m])) > 0))"
-    "[1d:1m])"
+ACCEPTED = (
+    "(sum(otelcol_receiver_accepted_metric_points) or vector(0))"
+    " + (sum(otelcol_receiver_accepted_log_records) or vector(0))"
 )
+LOOKBACK_S = 86400.0
+STEP_S = 15.0
 
 
 @dataclass(frozen=True)
@@ -72,9 +73,27 @@ def status(cfg: StackConfig) -> Report:
     age = None
     if "prometheus_url" in urls:
         try:
-            result = query(urls["prometheus_url"], LAST_ARRIVAL)
-            if result:
-                age = max(0.0, time.time() - float(result[0]["value"][1]))
+            last = last_arrival(urls["prometheus_url"])
         except PrometheusError:
-            age = None
+            last = None
+        age = None if last is None else max(0.0, time.time() - last)
     return Report(bool(outputs) or bool(containers), tuple(components), urls, age)
+
+
+def last_arrival(prometheus_url: str, now: float | None = None) -> float | None:
+    """When the Collector last accepted data (within a day): the last step its counters grew.
+
+    A counter that first appears counts as growth, so the very first data point is seen too.
+    """
+    end = now if now is not None else time.time()
+    result = query_range(prometheus_url, ACCEPTED, end - LOOKBACK_S, end, STEP_S)
+    if not result:
+        return None
+    values = [(float(t), float(v)) for t, v in result[0]["values"]]
+    last = None
+    previous = 0.0 if values[0][0] > end - LOOKBACK_S + STEP_S else values[0][1]
+    for t, v in values:
+        if v != previous:
+            last = t
+        previous = v
+    return last

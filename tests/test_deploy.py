@@ -94,6 +94,7 @@ def test_kubernetes_target_is_not_deployed_yet() -> None:
 def test_missing_pulumi_cli_says_how_to_install(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("PATH", str(tmp_path))
     monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setenv("STACKKIT_TOOLS", str(tmp_path))
     with pytest.raises(DeployError, match="the Pulumi CLI is not installed. Install version 3.260.0"):
         deploy._pulumi_root()
 

@@ -7,6 +7,7 @@ query and recording rule must return data; wrong tokens are refused and counted.
 from __future__ import annotations
 
 import secrets
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +19,7 @@ from stackkit import versions
 from stackkit.config import StackConfig
 from stackkit.env import ClientSettings, Endpoint, env_vars
 from stackkit.render import render
+from stackkit.status import last_arrival
 from stackkit.verify import verify
 from tests.fixtures import free_port
 from tests.fixtures.anthropic_fake import Error, Text
@@ -145,8 +147,11 @@ def test_verify_sees_its_point_arrive(local_stack: Callable[..., LocalStack], pr
     stack = local_stack()
     environ = stack.client_env(protocol, "team-verify", "cumulative")
     steps: list[str] = []
+    assert last_arrival(stack.prometheus.url) is None
     took = verify(environ, stack.prometheus.url, steps.append, timeout=30)
     assert took < 30 and len(steps) == 4, steps
+    arrived = last_arrival(stack.prometheus.url)
+    assert arrived is not None and time.time() - arrived < 30
 
 
 def test_dropping_session_id_keeps_totals_exact(

@@ -209,6 +209,8 @@ def test_verify_with_the_snippet(deployed: Deployed) -> None:
     env = deployed.client_env("grpc", "e2e-verify", "cumulative")
     result = deployed.stackkit("verify", "--timeout", "60", extra_env=env)
     assert "step 4/4 ok" in result.stderr
+    status = deployed.stackkit("status")
+    assert re.search(r"telemetry +last arrived \d+s ago", status.stdout), status.stdout
 
 
 def test_every_dashboard_query_and_recording_rule_has_data(deployed: Deployed) -> None:
