@@ -18,7 +18,11 @@ quickstart: install  ## install, write a starter config, render the stack's conf
 tools:  ## build or fetch every real component the tests use (cached in ~/.cache/stackkit-tools)
 	tools/build-all.sh
 
-test: install tools  ## the whole test suite against the real components
+lint: install  ## ruff: lint and format check
+	$(UV) run --frozen ruff check stackkit stacks tests bench
+	$(UV) run --frozen ruff format --check stackkit stacks tests bench
+
+test: install lint tools  ## lint, then the whole test suite against the real components
 	$(UV) run --frozen pytest
 
 test-fast: install  ## only the tests that need no built tools

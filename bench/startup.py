@@ -22,14 +22,20 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def timed(cmd: list[str], cwd: Path, env: dict[str, str], runs: int, before=None, quiet=False) -> list[float]:
+def timed(
+    cmd: list[str], cwd: Path, env: dict[str, str], runs: int, before=None, quiet=False
+) -> list[float]:
     samples = []
     for _ in range(runs):
         if before:
             before()
         start = time.perf_counter()
         subprocess.run(
-            cmd, cwd=cwd, env=env, check=True, stdout=subprocess.DEVNULL,
+            cmd,
+            cwd=cwd,
+            env=env,
+            check=True,
+            stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL if quiet else None,
         )
         samples.append((time.perf_counter() - start) * 1000)
@@ -66,7 +72,8 @@ def main() -> None:
             ),
         }
     lines = [
-        f"Machine: {platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}; "
+        f"Machine: {platform.machine()}, {os.cpu_count()} CPUs, "
+        f"Python {platform.python_version()}; "
         f"runs per row as shown; times in ms.",
         "",
         "| command | runs | median | p90 |",

@@ -14,7 +14,7 @@ import typer
 from .errors import StackkitError
 
 app = typer.Typer(
-    help="A Claude Code monitoring stack (OpenTelemetry Collector, Prometheus, Grafana) in one step.",
+    help="A Claude Code monitoring stack (OpenTelemetry Collector, Prometheus, Grafana).",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -163,7 +163,9 @@ def env(
     if sys.argv[1:2] != ["env"]:
         return  # called in-process (tests): there is no command line to cache for
     if ep.token:
-        variables["OTEL_EXPORTER_OTLP_HEADERS"] = f"Authorization=Bearer {envcache.TOKEN_PLACEHOLDER}"
+        variables["OTEL_EXPORTER_OTLP_HEADERS"] = (
+            f"Authorization=Bearer {envcache.TOKEN_PLACEHOLDER}"
+        )
     config_file = config or Path("stackkit.yaml")
     auth = cfg.collector.auth
     envcache.store(
@@ -201,8 +203,10 @@ def up(config: ConfigOpt = None) -> None:
     result = deploy.up(cfg, progress=say)
     say(f"done: {_summary(result.changes)}")
     out = result.outputs
-    say(f"  Grafana:            {out['grafana_url']}  (user {cfg.grafana.admin_user}; "
-        "`stackkit secret grafana-password` shows the password)")
+    say(
+        f"  Grafana:            {out['grafana_url']}  (user {cfg.grafana.admin_user}; "
+        "`stackkit secret grafana-password` shows the password)"
+    )
     say(f"  Prometheus:         {out['prometheus_url']}")
     for protocol, url in sorted(out.get("otlp_endpoints", {}).items()):
         say(f"  OTLP {protocol + ':':<15}{url}")
@@ -225,7 +229,10 @@ def preview(config: ConfigOpt = None) -> None:
 def down(
     config: ConfigOpt = None,
     purge: Annotated[
-        bool, typer.Option("--purge", help="Also delete the data volumes (all metrics and dashboards state).")
+        bool,
+        typer.Option(
+            "--purge", help="Also delete the data volumes (all metrics and dashboards state)."
+        ),
     ] = False,
 ) -> None:
     """Remove the containers and network; data volumes stay unless --purge."""
@@ -279,7 +286,9 @@ def status(config: ConfigOpt = None) -> None:
         typer.echo(f"{key.removesuffix('_url'):<11} {url}")
     age = report.last_telemetry_age_s
     typer.echo(
-        "telemetry   none in the last day" if age is None else f"telemetry   last arrived {age:.0f}s ago"
+        "telemetry   none in the last day"
+        if age is None
+        else f"telemetry   last arrived {age:.0f}s ago"
     )
     if not report.healthy:
         raise typer.Exit(1)

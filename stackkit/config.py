@@ -101,7 +101,9 @@ class CollectorConfig(_Model):
     memory_limit_mib: int = Field(512, ge=64)
     batch: BatchConfig = BatchConfig()
     health_port: Port = 13133
-    metrics_port: Port = Field(8889, description="Port of the Prometheus exporter Prometheus scrapes.")
+    metrics_port: Port = Field(
+        8889, description="Port of the Prometheus exporter Prometheus scrapes."
+    )
     telemetry_port: Port = Field(8888, description="Port of the Collector's own metrics.")
     metric_expiration: Duration = Field(
         "24h",
@@ -121,7 +123,9 @@ class CollectorConfig(_Model):
             self.telemetry_port,
         ]
         if len(set(ports)) != len(ports):
-            raise ValueError(f"grpc, http, health, metrics and telemetry ports must differ: {ports}")
+            raise ValueError(
+                f"grpc, http, health, metrics and telemetry ports must differ: {ports}"
+            )
         return self
 
 
@@ -259,7 +263,8 @@ class ClientConfig(_Model):
     grpc_endpoint: str | None = Field(
         None,
         pattern=r"^https?://[^\s/]+/?$",
-        description="OTLP/gRPC URL clients use for a shared stack, e.g. https://otel.example.com:4317; "
+        description="OTLP/gRPC URL clients use for a shared stack, e.g. "
+        "https://otel.example.com:4317; "
         "default: localhost and the Collector's gRPC port.",
     )
     http_endpoint: str | None = Field(
@@ -324,7 +329,9 @@ def _read(path: Path) -> dict[str, Any]:
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f"line {mark.line + 1}: " if mark else ""
-        raise ConfigError(str(path), [f"{where}not valid YAML ({getattr(e, 'problem', e)})"]) from None
+        raise ConfigError(
+            str(path), [f"{where}not valid YAML ({getattr(e, 'problem', e)})"]
+        ) from None
     if data is None:
         return {}
     if not isinstance(data, dict):

@@ -36,7 +36,7 @@ class _Filters:
         if self.team:
             matchers.append(f'{self.team}=~"$team"')
         if self.user:
-            matchers.append(f'user_id=~"$user"')
+            matchers.append('user_id=~"$user"')
         if model:
             matchers.append('model=~"$model"')
         return "{" + ", ".join(matchers) + "}"
@@ -190,9 +190,7 @@ def overview(cfg: StackConfig) -> dict[str, Any]:
     input_types = 'type=~"input|cacheRead|cacheCreation"'
     cache_read = f('type="cacheRead"', model=True)
     cached = f"sum(increase({tokens}{cache_read}[$__range]))"
-    all_input = (
-        f"sum(increase({tokens}{f(input_types, model=True)}[$__range]))"
-    )
+    all_input = f"sum(increase({tokens}{f(input_types, model=True)}[$__range]))"
     d = d.with_panel(
         _stat(
             "Cache hit ratio",
@@ -287,7 +285,7 @@ def overview(cfg: StackConfig) -> dict[str, Any]:
         _series(
             "Telemetry accepted and refused by the Collector",
             "sum by (transport) (rate(otelcol_receiver_accepted_metric_points[$__rate_interval]))"
-            ' or label_replace(sum(rate(otelcol_receiver_refused_metric_points'
+            " or label_replace(sum(rate(otelcol_receiver_refused_metric_points"
             '[$__rate_interval])), "transport", "refused", "", "")',
             "{{transport}}",
             "short",

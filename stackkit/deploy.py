@@ -230,9 +230,16 @@ def _tail(e: Exception, lines: int = 8) -> str:
     return "\n  ".join(kept)
 
 
-_PAST = {"create": "created", "update": "updated", "delete": "deleted", "replace": "replaced",
-         "create-replacement": "created replacement", "delete-replaced": "deleted old",
-         "read": "read", "refresh": "refreshed"}
+_PAST = {
+    "create": "created",
+    "update": "updated",
+    "delete": "deleted",
+    "replace": "replaced",
+    "create-replacement": "created replacement",
+    "delete-replaced": "deleted old",
+    "read": "read",
+    "refresh": "refreshed",
+}
 
 
 def _events(progress: Progress) -> Callable[[Any], None]:
@@ -245,7 +252,11 @@ def _events(progress: Progress) -> Callable[[Any], None]:
             return
         done = getattr(event, "res_outputs_event", None)
         # Providers and the stack itself are bookkeeping; people want the containers and volumes.
-        if done is not None and done.metadata.op != "same" and not done.metadata.type.startswith("pulumi:"):
+        if (
+            done is not None
+            and done.metadata.op != "same"
+            and not done.metadata.type.startswith("pulumi:")
+        ):
             meta = done.metadata
             kind = meta.type.rsplit(":", 1)[-1].lower()
             name = meta.urn.rsplit("::", 1)[-1]
@@ -270,7 +281,11 @@ def _run(cfg: StackConfig, operation: str, progress: Progress, running: bool = T
     try:
         return getattr(stack, operation)(on_event=_events(progress), color="never")
     except auto.CommandError as e:
-        hint = "; the stack may be partly changed: fix the cause and run it again" if operation != "preview" else ""
+        hint = (
+            "; the stack may be partly changed: fix the cause and run it again"
+            if operation != "preview"
+            else ""
+        )
         raise DeployError(f"{operation} failed{hint}:\n  {_tail(e)}") from e
 
 

@@ -44,15 +44,15 @@ class Engine:
         """The engine DOCKER_HOST names, else the default socket."""
         return cls(os.environ.get("DOCKER_HOST") or DEFAULT_HOST)
 
-    def _request(
-        self, method: str, path: str, timeout: float = 10.0
-    ) -> tuple[int, Any]:
+    def _request(self, method: str, path: str, timeout: float = 10.0) -> tuple[int, Any]:
         url = urlparse(self.host)
         try:
             if url.scheme == "unix":
                 conn: http.client.HTTPConnection = _UnixConnection(url.path, timeout)
             elif url.scheme in ("tcp", "http"):
-                conn = http.client.HTTPConnection(url.hostname or "", url.port or 2375, timeout=timeout)
+                conn = http.client.HTTPConnection(
+                    url.hostname or "", url.port or 2375, timeout=timeout
+                )
             else:
                 raise DockerUnavailable(f"unsupported DOCKER_HOST scheme {url.scheme!r}")
             conn.request(method, path)
@@ -87,7 +87,11 @@ class Engine:
         query = urlencode({"fromImage": name, "tag": tag})
         status, body = self._request("POST", f"/images/create?{query}", timeout=600)
         if status != 200:
-            return (body or {}).get("message", f"HTTP {status}") if isinstance(body, dict) else f"HTTP {status}"
+            return (
+                (body or {}).get("message", f"HTTP {status}")
+                if isinstance(body, dict)
+                else f"HTTP {status}"
+            )
         if isinstance(body, dict) and body.get("error"):
             return str(body["error"])
         return None

@@ -59,7 +59,11 @@ def env_vars(endpoint: Endpoint, client: ClientSettings) -> dict[str, str]:
     if endpoint.token:
         env["OTEL_EXPORTER_OTLP_HEADERS"] = f"Authorization=Bearer {endpoint.token}"
     if endpoint.ca_file:
-        ca_var = "OTEL_EXPORTER_OTLP_CERTIFICATE" if endpoint.protocol == "grpc" else "NODE_EXTRA_CA_CERTS"
+        ca_var = (
+            "OTEL_EXPORTER_OTLP_CERTIFICATE"
+            if endpoint.protocol == "grpc"
+            else "NODE_EXTRA_CA_CERTS"
+        )
         env[ca_var] = endpoint.ca_file
     if client.resource_attributes:
         env["OTEL_RESOURCE_ATTRIBUTES"] = encode_resource_attributes(client.resource_attributes)

@@ -28,7 +28,9 @@ _MAX_ENTRIES = 16
 
 def cache_file() -> str:
     """Where the cache lives (one file per Python version, as marshal's format may change)."""
-    return os.path.join(state_root_str(), f"env-cache-{sys.version_info[0]}{sys.version_info[1]}.bin")
+    return os.path.join(
+        state_root_str(), f"env-cache-{sys.version_info[0]}{sys.version_info[1]}.bin"
+    )
 
 
 def _key(argv: Sequence[str]) -> str:

@@ -14,7 +14,7 @@ class PrometheusError(Exception):
 
 
 def query(base_url: str, promql: str, timeout: float = 10.0) -> list[dict[str, Any]]:
-    """Run an instant query; returns the result vector (``[{"metric": {...}, "value": [t, v]}]``)."""
+    """Run an instant query; returns the result vector (``[{"metric": {}, "value": [t, v]}]``)."""
     url = f"{base_url.rstrip('/')}/api/v1/query?{urllib.parse.urlencode({'query': promql})}"
     try:
         with urllib.request.urlopen(url, timeout=timeout) as resp:
@@ -42,7 +42,9 @@ def query_range(
         with urllib.request.urlopen(url, timeout=timeout) as resp:
             body = json.load(resp)
     except urllib.error.HTTPError as e:
-        raise PrometheusError(f"{promql!r} was rejected: {e.read().decode('utf-8', 'replace')}") from None
+        raise PrometheusError(
+            f"{promql!r} was rejected: {e.read().decode('utf-8', 'replace')}"
+        ) from None
     except (OSError, ValueError) as e:
         raise PrometheusError(f"Prometheus at {base_url} did not answer ({e})") from None
     return list(body["data"]["result"])

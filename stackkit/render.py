@@ -105,7 +105,10 @@ def _event_counts(cfg: StackConfig) -> dict[str, Any]:
             "api_request", "Requests to the model API (from api_request events).", "model"
         ),
         "claude_code.api_error.count": count(
-            "api_error", "Failed model API requests (from api_error events).", "model", "status_code"
+            "api_error",
+            "Failed model API requests (from api_error events).",
+            "model",
+            "status_code",
         ),
         "claude_code.tool_result.count": count(
             "tool_result", "Tool runs (from tool_result events).", "tool_name", "success"

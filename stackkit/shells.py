@@ -28,7 +28,9 @@ def _powershell_quoted(value: str) -> str:
 def _dotenv_quoted(value: str) -> str:
     if "'" not in value and "\n" not in value:
         return "'" + value + "'"
-    escaped = value.replace("\\", "\\\\").replace('"', '\\"').replace("$", "\\$").replace("\n", "\\n")
+    escaped = (
+        value.replace("\\", "\\\\").replace('"', '\\"').replace("$", "\\$").replace("\n", "\\n")
+    )
     return '"' + escaped + '"'
 
 

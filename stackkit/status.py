@@ -66,8 +66,10 @@ def status(cfg: StackConfig) -> Report:
             components.append(Component(name, "missing", "-", False))
             continue
         status_text = c.get("Status", "")
-        health = "healthy" if "(healthy)" in status_text else (
-            "unhealthy" if "(unhealthy)" in status_text else "no check"
+        health = (
+            "healthy"
+            if "(healthy)" in status_text
+            else ("unhealthy" if "(unhealthy)" in status_text else "no check")
         )
         components.append(Component(name, c.get("State", "?"), health, http_ok(probes[name])))
     age = None

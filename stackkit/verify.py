@@ -1,4 +1,4 @@
-"""`stackkit verify`: send one synthetic data point the way Claude Code would, find it in Prometheus.
+"""`stackkit verify`: send a synthetic data point as Claude Code would, then find it in Prometheus.
 
 Uses the developer's current environment (the OTEL_* variables `stackkit env` sets), so it
 proves exactly what Claude Code in this shell would experience, and names the step that fails.
@@ -38,7 +38,7 @@ def client_env(environ: Mapping[str, str]) -> ClientEnv:
     """Read and check the variables; raise VerifyError naming the first problem."""
     if environ.get("CLAUDE_CODE_ENABLE_TELEMETRY") != "1":
         raise VerifyError(
-            'step 1/4 (environment): CLAUDE_CODE_ENABLE_TELEMETRY is not 1 in this shell, so '
+            "step 1/4 (environment): CLAUDE_CODE_ENABLE_TELEMETRY is not 1 in this shell, so "
             'Claude Code sends nothing. Run: eval "$(stackkit env)"'
         )
     exporters = environ.get("OTEL_METRICS_EXPORTER", "")
@@ -81,7 +81,9 @@ def _request(verify_id: str) -> bytes:
         start_time_unix_nano=now - 1_000_000_000,
         time_unix_nano=now,
         as_double=1.0,
-        attributes=[common.KeyValue(key="verify.id", value=common.AnyValue(string_value=verify_id))],
+        attributes=[
+            common.KeyValue(key="verify.id", value=common.AnyValue(string_value=verify_id))
+        ],
     )
     metric = m.Metric(
         name=METRIC,
@@ -93,13 +95,21 @@ def _request(verify_id: str) -> bytes:
         ),
     )
     resource = res.Resource(
-        attributes=[common.KeyValue(key="service.name", value=common.AnyValue(string_value="stackkit-verify"))]
+        attributes=[
+            common.KeyValue(
+                key="service.name", value=common.AnyValue(string_value="stackkit-verify")
+            )
+        ]
     )
     request = svc.ExportMetricsServiceRequest(
         resource_metrics=[
             m.ResourceMetrics(
                 resource=resource,
-                scope_metrics=[m.ScopeMetrics(scope=common.InstrumentationScope(name="stackkit"), metrics=[metric])],
+                scope_metrics=[
+                    m.ScopeMetrics(
+                        scope=common.InstrumentationScope(name="stackkit"), metrics=[metric]
+                    )
+                ],
             )
         ]
     )
@@ -174,7 +184,8 @@ def _refused(status: int, client: ClientEnv) -> None:
         has = "authorization" in client.headers
         raise VerifyError(
             "step 3/4 (Collector accepts): the Collector refused the token (HTTP "
-            f"{status}); {'the token is wrong or stale' if has else 'no Authorization header is set'}. "
+            f"{status}); "
+            f"{'the token is wrong or stale' if has else 'no Authorization header is set'}. "
             'Claude Code loses such data silently. Run: eval "$(stackkit env)"'
         )
     raise VerifyError(f"step 3/4 (Collector accepts): the Collector answered HTTP {status}")

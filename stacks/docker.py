@@ -100,9 +100,7 @@ class DockerStack(pulumi.ComponentResource):
         ports = args.ports
         collector_ports = [(k, ports[k]) for k in ("grpc", "http", "otelcol_health") if k in ports]
         envs = (
-            [pulumi.Output.secret(f"{args.token_env}={args.otlp_token}")]
-            if args.otlp_token
-            else []
+            [pulumi.Output.secret(f"{args.token_env}={args.otlp_token}")] if args.otlp_token else []
         )
         self.otelcol = container(
             "otelcol",

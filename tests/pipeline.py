@@ -25,7 +25,9 @@ Query = Callable[[str], list[dict[str, Any]]]
 def session_script(i: int) -> tuple[list[Any], int, int, int]:
     """A session that writes a file and edits it: (script, lines added, lines removed, edits)."""
     usage = Usage(
-        input_tokens=100 + i, output_tokens=40 + i, cache_read_input_tokens=1000 + 10 * i,
+        input_tokens=100 + i,
+        output_tokens=40 + i,
+        cache_read_input_tokens=1000 + 10 * i,
         cache_creation_input_tokens=50 + i,
     )
     lines = 3 + i
@@ -97,7 +99,10 @@ def totals(query: Query, selector: str, window: str = "2h") -> Expected:
         grouping = f" by ({by})" if by else ""
         return query(f"sum{grouping} (max_over_time({metric}{selector}[{window}]))")
 
-    tokens = {k: int(round(v)) for k, v in _by(total(promql.TOKENS, "model, type"), "model", "type").items()}
+    tokens = {
+        k: int(round(v))
+        for k, v in _by(total(promql.TOKENS, "model, type"), "model", "type").items()
+    }
     cost = _by(total(promql.COST), "x").get("", 0.0)
     sessions = _by(total(promql.SESSIONS), "x").get("", 0.0)
     lines = _by(total(promql.LINES, "type"), "type")
@@ -112,7 +117,9 @@ def totals(query: Query, selector: str, window: str = "2h") -> Expected:
     )
 
 
-def wait_for_totals(query: Query, selector: str, expected: Expected, timeout: float = 60) -> Expected:
+def wait_for_totals(
+    query: Query, selector: str, expected: Expected, timeout: float = 60
+) -> Expected:
     """Poll until Prometheus holds exactly ``expected`` (or fail showing the difference)."""
     deadline = time.monotonic() + timeout
     while True:
@@ -121,9 +128,15 @@ def wait_for_totals(query: Query, selector: str, expected: Expected, timeout: fl
             break
         time.sleep(1)
     assert seen.tokens == expected.tokens, f"tokens: {seen.tokens} != {expected.tokens}"
-    assert abs(seen.cost_usd - expected.cost_usd) < 1e-9 + 1e-6 * expected.cost_usd, (seen, expected)
+    assert abs(seen.cost_usd - expected.cost_usd) < 1e-9 + 1e-6 * expected.cost_usd, (
+        seen,
+        expected,
+    )
     assert (seen.sessions, seen.lines_added, seen.lines_removed, seen.edits_accepted) == (
-        expected.sessions, expected.lines_added, expected.lines_removed, expected.edits_accepted
+        expected.sessions,
+        expected.lines_added,
+        expected.lines_removed,
+        expected.edits_accepted,
     ), (seen, expected)
     return seen
 
@@ -144,8 +157,11 @@ def add(*groups: Expected) -> Expected:
         for k, v in g.tokens.items():
             tokens[k] = tokens.get(k, 0) + v
     return Expected(
-        tokens, sum(g.cost_usd for g in groups), sum(g.sessions for g in groups),
-        sum(g.lines_added for g in groups), sum(g.lines_removed for g in groups),
+        tokens,
+        sum(g.cost_usd for g in groups),
+        sum(g.sessions for g in groups),
+        sum(g.lines_added for g in groups),
+        sum(g.lines_removed for g in groups),
         sum(g.edits_accepted for g in groups),
     )
 
@@ -186,7 +202,9 @@ def recording_rules(files: Mapping[str, str]) -> list[str]:
     return [rule["record"] for g in groups for rule in g["rules"]]
 
 
-def assert_queries_return_data(query: Query, queries: Mapping[str, str] | Sequence[str], timeout: float = 60) -> None:
+def assert_queries_return_data(
+    query: Query, queries: Mapping[str, str] | Sequence[str], timeout: float = 60
+) -> None:
     """Each query must return at least one sample (polling while rules catch up)."""
     items = queries.items() if isinstance(queries, Mapping) else [(q, q) for q in queries]
     pending = dict(items)

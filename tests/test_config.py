@@ -29,7 +29,11 @@ def test_no_file_means_defaults(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
     monkeypatch.chdir(tmp_path)
     cfg = load_config()
     assert cfg == StackConfig()
-    assert (cfg.target, cfg.collector.grpc.port, cfg.collector.auth.enabled) == ("docker", 4317, True)
+    assert (cfg.target, cfg.collector.grpc.port, cfg.collector.auth.enabled) == (
+        "docker",
+        4317,
+        True,
+    )
 
 
 def test_stackkit_yaml_in_the_current_directory_is_used(
@@ -74,7 +78,9 @@ def test_wrong_type(tmp_path: Path) -> None:
 
 def test_clashing_ports(tmp_path: Path) -> None:
     (line,) = problems(tmp_path, "collector: {http: {port: 4317}}\n")
-    assert line.startswith("collector: Value error, grpc, http, health, metrics and telemetry ports")
+    assert line.startswith(
+        "collector: Value error, grpc, http, health, metrics and telemetry ports"
+    )
 
 
 def test_error_names_the_file(tmp_path: Path) -> None:

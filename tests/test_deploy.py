@@ -19,8 +19,15 @@ from stackkit.errors import DeployError
 class FakeEngine:
     """The Docker API answers preflight needs, without an engine."""
 
-    def __init__(self, images: set[str], pull_error: str | None = None, published: list[int] = ()) -> None:  # type: ignore[assignment]
-        self.images, self.pull_error, self.published, self.pulled = images, pull_error, list(published), []
+    def __init__(
+        self, images: set[str], pull_error: str | None = None, published: list[int] = ()
+    ) -> None:  # type: ignore[assignment]
+        self.images, self.pull_error, self.published, self.pulled = (
+            images,
+            pull_error,
+            list(published),
+            [],
+        )
 
     def ping(self) -> None:
         pass
@@ -82,7 +89,12 @@ def test_ports_our_own_stack_holds_are_fine(engine: Any) -> None:
         busy.listen()
         port = busy.getsockname()[1]
         cfg = StackConfig.model_validate({"grafana": {"port": port}})
-        engine(FakeEngine({cfg.images.resolve(c) for c in ("otelcol", "prometheus", "grafana")}, published=[port]))
+        engine(
+            FakeEngine(
+                {cfg.images.resolve(c) for c in ("otelcol", "prometheus", "grafana")},
+                published=[port],
+            )
+        )
         deploy.preflight(cfg)
 
 
@@ -91,20 +103,32 @@ def test_kubernetes_target_is_not_deployed_yet() -> None:
         deploy.preflight(StackConfig(target="kubernetes"))
 
 
-def test_missing_pulumi_cli_says_how_to_install(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def test_missing_pulumi_cli_says_how_to_install(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     monkeypatch.setenv("PATH", str(tmp_path))
     monkeypatch.setenv("HOME", str(tmp_path))
     monkeypatch.setenv("STACKKIT_TOOLS", str(tmp_path))
-    with pytest.raises(DeployError, match="the Pulumi CLI is not installed. Install version 3.260.0"):
+    with pytest.raises(
+        DeployError, match="the Pulumi CLI is not installed. Install version 3.260.0"
+    ):
         deploy._pulumi_root()
 
 
 def test_remote_write_secret_must_be_set(monkeypatch: pytest.MonkeyPatch) -> None:
     cfg = StackConfig.model_validate(
-        {"prometheus": {"remote_write": [{"name": "mimir", "url": "https://m/push", "bearer_token_env": "MIMIR_TOKEN"}]}}
+        {
+            "prometheus": {
+                "remote_write": [
+                    {"name": "mimir", "url": "https://m/push", "bearer_token_env": "MIMIR_TOKEN"}
+                ]
+            }
+        }
     )
     monkeypatch.delenv("MIMIR_TOKEN", raising=False)
-    with pytest.raises(DeployError, match=r"remote_write\[0\] \(mimir\) needs its secret: set MIMIR_TOKEN"):
+    with pytest.raises(
+        DeployError, match=r"remote_write\[0\] \(mimir\) needs its secret: set MIMIR_TOKEN"
+    ):
         deploy.stack_args(cfg)
     monkeypatch.setenv("MIMIR_TOKEN", "s3cret")
     assert deploy.stack_args(cfg).remote_write_secrets == {"mimir": "s3cret"}

@@ -19,7 +19,7 @@ from stackkit.state import OUTPUTS_FILE, stack_dir, write_private
 ROOT = Path(__file__).resolve().parent.parent
 # Everything a shell could mangle: quotes of both kinds, $, backticks, backslashes, spaces,
 # globs, a newline-free unicode string.
-NASTY = "it's \"quoted\" $HOME `id` \\n \\ * ? [x] ünï €"
+NASTY = 'it\'s "quoted" $HOME `id` \\n \\ * ? [x] ünï €'
 
 
 def test_variables_for_grpc_with_token() -> None:
@@ -50,7 +50,9 @@ def test_no_token_no_header() -> None:
 
 def test_ca_file_variable_depends_on_protocol() -> None:
     grpc = env_vars(Endpoint("https://h:4317", "grpc", ca_file="/ca.pem"), ClientSettings())
-    http = env_vars(Endpoint("https://h:4318", "http/protobuf", ca_file="/ca.pem"), ClientSettings())
+    http = env_vars(
+        Endpoint("https://h:4318", "http/protobuf", ca_file="/ca.pem"), ClientSettings()
+    )
     assert grpc["OTEL_EXPORTER_OTLP_CERTIFICATE"] == "/ca.pem"
     assert http["NODE_EXTRA_CA_CERTS"] == "/ca.pem"
 

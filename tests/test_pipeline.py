@@ -46,11 +46,15 @@ class LocalStack:
     def query(self, promql: str) -> list[dict[str, Any]]:
         return self.prometheus.query(promql)  # type: ignore[no-any-return]
 
-    def client_env(self, protocol: str, team: str, temporality: str, token: str | None = None) -> dict[str, str]:
+    def client_env(
+        self, protocol: str, team: str, temporality: str, token: str | None = None
+    ) -> dict[str, str]:
         port = self.cfg.collector.grpc.port if protocol == "grpc" else self.cfg.collector.http.port
         env = env_vars(
             Endpoint(f"http://127.0.0.1:{port}", protocol, token or self.token),
-            ClientSettings({"team.id": team}, metric_export_interval_ms=1000, logs_export_interval_ms=1000),
+            ClientSettings(
+                {"team.id": team}, metric_export_interval_ms=1000, logs_export_interval_ms=1000
+            ),
         )
         env["OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE"] = temporality
         return env
@@ -65,8 +69,11 @@ def local_stack(
         cfg = StackConfig.model_validate(
             {
                 "collector": {
-                    "grpc": {"port": ports[0]}, "http": {"port": ports[1]}, "health_port": ports[2],
-                    "metrics_port": ports[3], "telemetry_port": ports[4],
+                    "grpc": {"port": ports[0]},
+                    "http": {"port": ports[1]},
+                    "health_port": ports[2],
+                    "metrics_port": ports[3],
+                    "telemetry_port": ports[4],
                 },
                 "prometheus": {"scrape_interval": "1s", "evaluation_interval": "1s"},
                 **overrides,
@@ -89,7 +96,9 @@ def local_stack(
             .replace(f"localhost:{cfg.prometheus.port}", "{listen}")
             .replace("- rules/", f"- {rules}/")
         )
-        prom = prometheus_server(config, flags=[f"--enable-feature={versions.PROMETHEUS_CT_FEATURE}"])
+        prom = prometheus_server(
+            config, flags=[f"--enable-feature={versions.PROMETHEUS_CT_FEATURE}"]
+        )
         return LocalStack(cfg, files, token, prom)
 
     return start
@@ -108,7 +117,9 @@ def test_totals_delta_and_cumulative_grpc_and_http(
     wait_for_totals(stack.query, "", add(delta, cumulative))
 
     # Created timestamps become zero samples, so increase() counts a new series from zero.
-    started = stack.query('sum(increase(claude_code_session_count_total{team_id="team-delta"}[10m]))')
+    started = stack.query(
+        'sum(increase(claude_code_session_count_total{team_id="team-delta"}[10m]))'
+    )
     assert float(started[0]["value"][1]) >= 2.7, started
 
     # A request that fails for good (after Claude Code's own retry) is counted from its event.
@@ -116,7 +127,8 @@ def test_totals_delta_and_cumulative_grpc_and_http(
     run = run_claude("fail", failing, [Error(500), Error(500)])
     assert run.returncode == 1, run.describe()
     assert_queries_return_data(
-        stack.query, ['claude_code_api_error_count_total{team_id="team-errors", status_code="500"} == 1']
+        stack.query,
+        ['claude_code_api_error_count_total{team_id="team-errors", status_code="500"} == 1'],
     )
 
     # Every dashboard panel and every recording rule has data behind it.
@@ -130,7 +142,8 @@ def test_wrong_token_is_refused_and_counted(
     stack = local_stack()
     for protocol in ("grpc", "http/protobuf"):
         run = run_claude(
-            "hello", stack.client_env(protocol, "team-wrong-token", "delta", token="not-the-token"),
+            "hello",
+            stack.client_env(protocol, "team-wrong-token", "delta", token="not-the-token"),
             [Text("hi")],
         )
         assert run.returncode == 0, run.describe()
@@ -143,7 +156,9 @@ def test_wrong_token_is_refused_and_counted(
 
 
 @pytest.mark.parametrize("protocol", ["grpc", "http/protobuf"])
-def test_verify_sees_its_point_arrive(local_stack: Callable[..., LocalStack], protocol: str) -> None:
+def test_verify_sees_its_point_arrive(
+    local_stack: Callable[..., LocalStack], protocol: str
+) -> None:
     stack = local_stack()
     environ = stack.client_env(protocol, "team-verify", "cumulative")
     steps: list[str] = []
@@ -159,7 +174,11 @@ def test_dropping_session_id_keeps_totals_exact(
 ) -> None:
     """Merged series must add up for cumulative clients too (the reported USD 1.97M trap)."""
     stack = local_stack(attributes={"session_id": "drop"})
-    _, cumulative = run_sessions(run_claude, stack.client_env("grpc", "team-merged", "cumulative"), 3)
-    _, delta = run_sessions(run_claude, stack.client_env("http/protobuf", "team-merged", "delta"), 3, first=3)
+    _, cumulative = run_sessions(
+        run_claude, stack.client_env("grpc", "team-merged", "cumulative"), 3
+    )
+    _, delta = run_sessions(
+        run_claude, stack.client_env("http/protobuf", "team-merged", "delta"), 3, first=3
+    )
     wait_for_totals(stack.query, '{team_id="team-merged"}', add(cumulative, delta))
     assert stack.query('count(claude_code_session_count_total{session_id!=""})') == []

@@ -79,7 +79,10 @@ def test_attribute_policies_shape_the_pipeline() -> None:
     assert 'delete_key(attributes, "session.id")' in statements
     hashed = _collector(StackConfig.model_validate({"attributes": {"user_id": "hash"}}))
     assert "cumulative_to_delta" not in hashed["processors"]
-    assert any("SHA256" in s for s in hashed["processors"]["transform/metrics"]["metric_statements"][0]["statements"])
+    assert any(
+        "SHA256" in s
+        for s in hashed["processors"]["transform/metrics"]["metric_statements"][0]["statements"]
+    )
 
 
 def test_auth_and_listeners_follow_the_config() -> None:

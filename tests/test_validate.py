@@ -31,7 +31,9 @@ def _run(cmd: list[str], cwd: Path) -> str:
 def test_collector_validates_the_config(rendered: Files, otelcol_bin: Path, tmp_path: Path) -> None:
     out = _out(rendered, tmp_path)
     result = validate(
-        otelcol_bin, (out / "otelcol/config.yaml").read_text(), tmp_path,
+        otelcol_bin,
+        (out / "otelcol/config.yaml").read_text(),
+        tmp_path,
         env={"STACKKIT_OTLP_TOKEN": "validate-token"},
     )
     assert result.returncode == 0, result.stderr
@@ -43,28 +45,43 @@ def test_collector_rejects_a_broken_config(otelcol_bin: Path, tmp_path: Path) ->
     assert validate(otelcol_bin, broken, tmp_path).returncode != 0
 
 
-def test_promtool_checks_config_and_rules(rendered: Files, promtool_bin: Path, tmp_path: Path) -> None:
+def test_promtool_checks_config_and_rules(
+    rendered: Files, promtool_bin: Path, tmp_path: Path
+) -> None:
     out = _out(rendered, tmp_path) / "prometheus"
     # The scrape targets are Docker/Kubernetes names; syntax and rules are what is checked here.
     text = _run([str(promtool_bin), "check", "config", "--syntax-only", "prometheus.yml"], out)
     assert "SUCCESS" in text
-    text = _run([str(promtool_bin), "check", "rules", "rules/recording.yml", "rules/alerts.yml"], out)
+    text = _run(
+        [str(promtool_bin), "check", "rules", "rules/recording.yml", "rules/alerts.yml"], out
+    )
     assert text.count("SUCCESS") == 2
 
 
-def test_promtool_runs_the_alert_unit_tests(rendered: Files, promtool_bin: Path, tmp_path: Path) -> None:
+def test_promtool_runs_the_alert_unit_tests(
+    rendered: Files, promtool_bin: Path, tmp_path: Path
+) -> None:
     out = _out(rendered, tmp_path) / "prometheus"
     text = _run([str(promtool_bin), "test", "rules", "tests/alerts_test.yml"], out)
     assert "SUCCESS" in text
 
 
-def test_promtool_catches_a_broken_alert(rendered: Files, promtool_bin: Path, tmp_path: Path) -> None:
+def test_promtool_catches_a_broken_alert(
+    rendered: Files, promtool_bin: Path, tmp_path: Path
+) -> None:
     """The unit tests can fail: break one threshold and promtool must say so."""
     out = _out(rendered, tmp_path) / "prometheus"
     alerts = out / "rules" / "alerts.yml"
-    alerts.write_text(alerts.read_text().replace("claude_code:cost_usd:increase1h >", "claude_code:cost_usd:increase1h > 1e9 *"))
+    alerts.write_text(
+        alerts.read_text().replace(
+            "claude_code:cost_usd:increase1h >", "claude_code:cost_usd:increase1h > 1e9 *"
+        )
+    )
     result = subprocess.run(
-        [str(promtool_bin), "test", "rules", "tests/alerts_test.yml"], cwd=out, capture_output=True, text=True
+        [str(promtool_bin), "test", "rules", "tests/alerts_test.yml"],
+        cwd=out,
+        capture_output=True,
+        text=True,
     )
     assert result.returncode != 0
     assert "ClaudeCodeUserSpendSpike" in result.stdout + result.stderr
@@ -87,7 +104,9 @@ def test_manifest_holds_exactly_the_components_the_configs_use() -> None:
             union[kind] |= names
     manifest = manifest_components()
     for kind in KINDS:
-        assert union[kind] == manifest[kind], f"{kind}: configs use {union[kind]}, manifest has {manifest[kind]}"
+        assert union[kind] == manifest[kind], (
+            f"{kind}: configs use {union[kind]}, manifest has {manifest[kind]}"
+        )
 
 
 @pytest.mark.parametrize("kind", KINDS)

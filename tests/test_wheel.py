@@ -19,9 +19,11 @@ from .conftest import GOLDEN, ROOT
 def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     dist = tmp_path_factory.mktemp("dist")
     uv = shutil.which("uv")
-    cmd = [uv, "build", "--wheel", "--out-dir", str(dist)] if uv else [
-        sys.executable, "-m", "pip", "wheel", "--no-deps", "-w", str(dist), "."
-    ]
+    cmd = (
+        [uv, "build", "--wheel", "--out-dir", str(dist)]
+        if uv
+        else [sys.executable, "-m", "pip", "wheel", "--no-deps", "-w", str(dist), "."]
+    )
     subprocess.run(cmd, cwd=ROOT, check=True, capture_output=True)
     (built,) = dist.glob("stackkit-*.whl")
     return built
@@ -29,7 +31,9 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_wheel_carries_templates_and_stacks(wheel: Path) -> None:
     names = set(zipfile.ZipFile(wheel).namelist())
-    templates = {p.relative_to(ROOT).as_posix() for p in (ROOT / "templates").rglob("*") if p.is_file()}
+    templates = {
+        p.relative_to(ROOT).as_posix() for p in (ROOT / "templates").rglob("*") if p.is_file()
+    }
     assert {f"stackkit/{t}" for t in templates} <= names
     assert "stackkit/stacks/__init__.py" in names
 
@@ -47,8 +51,15 @@ def test_installed_wheel_renders_the_golden_output(wheel: Path, tmp_path: Path) 
     shutil.copy(ROOT / "examples" / "minimal.yaml", work / "stackkit.yaml")
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if "site-packages" in p)}
     result = subprocess.run(
-        [py, "-c", "import stackkit.paths as p, sys; print(p.TEMPLATES_DIR); sys.argv=['stackkit','render','-o','out']; from stackkit.__main__ import main; main()"],
-        cwd=work, capture_output=True, text=True, env=env,
+        [
+            py,
+            "-c",
+            "import stackkit.paths as p, sys; print(p.TEMPLATES_DIR); sys.argv=['stackkit','render','-o','out']; from stackkit.__main__ import main; main()",
+        ],
+        cwd=work,
+        capture_output=True,
+        text=True,
+        env=env,
     )
     assert result.returncode == 0, result.stderr
     assert str(venv) in result.stdout, "templates must come from the installed package"

@@ -59,13 +59,21 @@ class Deployed:
     def write_config(self) -> None:
         self.config_path.write_text(yaml.safe_dump(self.config, sort_keys=False))
 
-    def stackkit(self, *args: str, check: bool = True, extra_env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    def stackkit(
+        self, *args: str, check: bool = True, extra_env: dict[str, str] | None = None
+    ) -> subprocess.CompletedProcess[str]:
         result = subprocess.run(
-            [sys.executable, "-m", "stackkit", *args], cwd=self.workdir, capture_output=True,
-            text=True, env={**self.env, **(extra_env or {})}, timeout=900,
+            [sys.executable, "-m", "stackkit", *args],
+            cwd=self.workdir,
+            capture_output=True,
+            text=True,
+            env={**self.env, **(extra_env or {})},
+            timeout=900,
         )
         if check:
-            assert result.returncode == 0, f"stackkit {' '.join(args)}:\n{result.stdout}\n{result.stderr}"
+            assert result.returncode == 0, (
+                f"stackkit {' '.join(args)}:\n{result.stdout}\n{result.stderr}"
+            )
         return result
 
     def timed(self, label: str, *args: str) -> subprocess.CompletedProcess[str]:
@@ -83,7 +91,9 @@ class Deployed:
         return query(self.outputs["prometheus_url"], promql)
 
     def client_env(self, protocol: str, team: str, temporality: str) -> dict[str, str]:
-        out = self.stackkit("env", "--format", "json", "--protocol", protocol, "--attr", f"team.id={team}")
+        out = self.stackkit(
+            "env", "--format", "json", "--protocol", protocol, "--attr", f"team.id={team}"
+        )
         env: dict[str, str] = json.loads(out.stdout)["env"]
         env |= {
             "OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE": temporality,
@@ -93,16 +103,22 @@ class Deployed:
         return env
 
     def containers(self) -> list[str]:
-        out = self.engine.docker("ps", "-a", "--filter", f"label=stackkit.stack={self.name}", "--format", "{{.Names}}")
+        out = self.engine.docker(
+            "ps", "-a", "--filter", f"label=stackkit.stack={self.name}", "--format", "{{.Names}}"
+        )
         return sorted(out.stdout.split())
 
     def volumes(self) -> list[str]:
-        out = self.engine.docker("volume", "ls", "--filter", f"label=stackkit.stack={self.name}", "--format", "{{.Name}}")
+        out = self.engine.docker(
+            "volume", "ls", "--filter", f"label=stackkit.stack={self.name}", "--format", "{{.Name}}"
+        )
         return sorted(out.stdout.split())
 
 
 @pytest.fixture(scope="module")
-def deployed(docker_engine: DockerEngine, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployed]:
+def deployed(
+    docker_engine: DockerEngine, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Deployed]:
     path = os.pathsep.join(
         [str(ensure("pulumi")), str(ensure("pulumi-docker")), os.environ.get("PATH", "")]
     )
@@ -121,7 +137,11 @@ def deployed(docker_engine: DockerEngine, tmp_path_factory: pytest.TempPathFacto
     name = docker_engine.unique("sk")
     config = {
         "name": name,
-        "collector": {"grpc": {"port": free_port()}, "http": {"port": free_port()}, "health_port": free_port()},
+        "collector": {
+            "grpc": {"port": free_port()},
+            "http": {"port": free_port()},
+            "health_port": free_port(),
+        },
         "prometheus": {"port": free_port(), "scrape_interval": "2s", "evaluation_interval": "2s"},
         "grafana": {"port": free_port()},
     }
@@ -141,7 +161,9 @@ def test_preview_then_up_then_nothing_to_do(deployed: Deployed) -> None:
     assert f"http://localhost:{deployed.config['grafana']['port']}" in first.stderr
     assert 'next: eval "$(stackkit env)"' in first.stderr
     assert "created container" in first.stderr, "up must show progress resource by resource"
-    assert deployed.containers() == sorted(f"{deployed.name}-{c}" for c in ("grafana", "otelcol", "prometheus"))
+    assert deployed.containers() == sorted(
+        f"{deployed.name}-{c}" for c in ("grafana", "otelcol", "prometheus")
+    )
 
     second = deployed.timed("up_noop_s", "up")
     assert "done: no changes" in second.stderr, second.stderr
@@ -165,8 +187,12 @@ def test_grafana_gets_its_provisioning_and_dashboards(deployed: Deployed) -> Non
     auth = base64.b64encode(f"admin:{password}".encode()).decode()
     rendered = deployed.workdir / "rendered"
     deployed.stackkit("render", "-o", str(rendered))
-    for rel in ("dashboards/claude-code-overview.json", "provisioning/datasources/stackkit.yaml",
-                "provisioning/dashboards/stackkit.yaml", "grafana.ini"):
+    for rel in (
+        "dashboards/claude-code-overview.json",
+        "provisioning/datasources/stackkit.yaml",
+        "provisioning/dashboards/stackkit.yaml",
+        "grafana.ini",
+    ):
         req = urllib.request.Request(
             f"{deployed.outputs['grafana_url']}/stackkit/files/etc/grafana/{rel}",
             headers={"Authorization": f"Basic {auth}"},
@@ -175,7 +201,9 @@ def test_grafana_gets_its_provisioning_and_dashboards(deployed: Deployed) -> Non
             assert resp.read().decode() == (rendered / "grafana" / rel).read_text(), rel
 
 
-def test_totals_from_real_claude_code_sessions(deployed: Deployed, run_claude: ClaudeRunner) -> None:
+def test_totals_from_real_claude_code_sessions(
+    deployed: Deployed, run_claude: ClaudeRunner
+) -> None:
     _, delta = run_sessions(run_claude, deployed.client_env("grpc", "e2e-delta", "delta"), 3)
     _, cumulative = run_sessions(
         run_claude, deployed.client_env("http/protobuf", "e2e-cumulative", "cumulative"), 3, first=3
@@ -187,9 +215,12 @@ def test_totals_from_real_claude_code_sessions(deployed: Deployed, run_claude: C
     run = run_claude("fail", failing, [Error(500), Error(500)])
     assert run.returncode == 1, run.describe()
     assert_queries_return_data(
-        deployed.query, ['claude_code_api_error_count_total{team_id="e2e-errors", status_code="500"} == 1']
+        deployed.query,
+        ['claude_code_api_error_count_total{team_id="e2e-errors", status_code="500"} == 1'],
     )
-    sessions = deployed.query('sum(max_over_time(claude_code_session_count_total{team_id="e2e-errors"}[1h]))')
+    sessions = deployed.query(
+        'sum(max_over_time(claude_code_session_count_total{team_id="e2e-errors"}[1h]))'
+    )
     failed = Expected({}, 0.0, int(float(sessions[0]["value"][1])), 0, 0, 0)
     deployed.totals = [delta, cumulative, failed]
 
@@ -197,8 +228,13 @@ def test_totals_from_real_claude_code_sessions(deployed: Deployed, run_claude: C
 def test_data_without_the_token_is_refused(deployed: Deployed) -> None:
     for token in (None, "wrong"):
         req = urllib.request.Request(
-            f"{deployed.outputs['otlp_endpoints']['http/protobuf']}/v1/metrics", data=b"", method="POST",
-            headers={"Content-Type": "application/x-protobuf", **({"Authorization": f"Bearer {token}"} if token else {})},
+            f"{deployed.outputs['otlp_endpoints']['http/protobuf']}/v1/metrics",
+            data=b"",
+            method="POST",
+            headers={
+                "Content-Type": "application/x-protobuf",
+                **({"Authorization": f"Bearer {token}"} if token else {}),
+            },
         )
         with pytest.raises(urllib.error.HTTPError) as info:
             urllib.request.urlopen(req, timeout=10)
@@ -216,7 +252,8 @@ def test_verify_with_the_snippet(deployed: Deployed) -> None:
 def test_every_dashboard_query_and_recording_rule_has_data(deployed: Deployed) -> None:
     files = {
         str(p.relative_to(deployed.workdir / "rendered")): p.read_text()
-        for p in (deployed.workdir / "rendered").rglob("*") if p.is_file()
+        for p in (deployed.workdir / "rendered").rglob("*")
+        if p.is_file()
     }
     assert_queries_return_data(deployed.query, dashboard_queries(files))
     assert_queries_return_data(deployed.query, recording_rules(files))
@@ -227,7 +264,8 @@ def test_config_change_replaces_only_what_it_affects(deployed: Deployed) -> None
     deployed.write_config()
     result = deployed.timed("up_rules_change_s", "up")
     changed = [
-        line for line in result.stderr.splitlines()
+        line
+        for line in result.stderr.splitlines()
         if re.match(r"  (created|deleted|replaced|updated)", line)
     ]
     assert changed and all(f"{deployed.name}-prometheus" in line for line in changed), result.stderr
@@ -238,6 +276,8 @@ def test_down_keeps_data_and_up_brings_it_back(deployed: Deployed) -> None:
     down = deployed.timed("down_s", "down")
     assert "data volumes kept" in down.stderr
     assert deployed.containers() == []
-    assert deployed.volumes() == sorted(f"{deployed.name}-{v}-data" for v in ("grafana", "prometheus"))
+    assert deployed.volumes() == sorted(
+        f"{deployed.name}-{v}-data" for v in ("grafana", "prometheus")
+    )
     deployed.timed("up_after_down_s", "up")
     wait_for_totals(deployed.query, "", add(*deployed.totals), timeout=90)

@@ -20,7 +20,9 @@ class RecordingMocks(pulumi.runtime.Mocks):
             outputs["imageId"] = f"sha256:{args.inputs['name']}"
         return f"{args.name}-id", outputs
 
-    def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]] | None]:
+    def call(
+        self, args: pulumi.runtime.MockCallArgs
+    ) -> tuple[dict[str, Any], list[tuple[str, str]] | None]:
         return {}, None
 
     def of_type(self, typ: str) -> dict[str, dict[str, Any]]:

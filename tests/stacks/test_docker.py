@@ -34,7 +34,9 @@ def _plain(value: Any) -> Any:
 def _settled(stack: Any) -> pulumi.Output[Any]:
     """Resolves once every child resource has been registered with the (mock) engine."""
     children = [stack.prometheus_data, stack.grafana_data]
-    children += [getattr(stack, c) for c in ("otelcol", "prometheus", "grafana") if hasattr(stack, c)]
+    children += [
+        getattr(stack, c) for c in ("otelcol", "prometheus", "grafana") if hasattr(stack, c)
+    ]
     return pulumi.Output.all(stack.grafana_url, *[c.urn for c in children]).apply(lambda v: v[0])
 
 
@@ -48,12 +50,20 @@ def test_creates_network_volumes_and_three_containers(mocks: RecordingMocks) -> 
         assert types.count("docker:index/volume:Volume") == 2
         assert types.count("docker:index/network:Network") == 1
         containers = mocks.of_type(CONTAINER)
-        assert set(containers) == {"claude-code-otelcol", "claude-code-prometheus", "claude-code-grafana"}
+        assert set(containers) == {
+            "claude-code-otelcol",
+            "claude-code-prometheus",
+            "claude-code-grafana",
+        }
         for inputs in containers.values():
             assert inputs["restart"] == "unless-stopped"
             for port in inputs["ports"]:
                 assert port["ip"] == "127.0.0.1", "ports must bind to localhost by default"
-        assert {p["internal"] for p in containers["claude-code-otelcol"]["ports"]} == {4317, 4318, 13133}
+        assert {p["internal"] for p in containers["claude-code-otelcol"]["ports"]} == {
+            4317,
+            4318,
+            13133,
+        }
         assert containers["claude-code-prometheus"]["healthcheck"]["tests"][0] == "CMD"
         images = mocks.of_type("docker:index/remoteImage:RemoteImage")
         assert all(i["keepLocally"] for i in images.values())
@@ -62,13 +72,17 @@ def test_creates_network_volumes_and_three_containers(mocks: RecordingMocks) -> 
 
 
 @pulumi.runtime.test
-def test_rendered_files_are_uploaded_where_the_images_read_them(mocks: RecordingMocks) -> pulumi.Output[Any]:
+def test_rendered_files_are_uploaded_where_the_images_read_them(
+    mocks: RecordingMocks,
+) -> pulumi.Output[Any]:
     cfg = StackConfig()
     stack = _deploy(cfg)
 
     def check(_: Any) -> None:
         containers = mocks.of_type(CONTAINER)
-        files = {c: {u["file"] for u in _plain(i.get("uploads", []))} for c, i in containers.items()}
+        files = {
+            c: {u["file"] for u in _plain(i.get("uploads", []))} for c, i in containers.items()
+        }
         assert files["claude-code-otelcol"] == {"/etc/otelcol-contrib/config.yaml"}
         assert "/etc/prometheus/prometheus.yml" in files["claude-code-prometheus"]
         assert "/etc/prometheus/rules/alerts.yml" in files["claude-code-prometheus"]
@@ -94,8 +108,11 @@ def test_down_keeps_only_the_data_volumes(mocks: RecordingMocks) -> pulumi.Outpu
 @pulumi.runtime.test
 def test_bind_address_and_ports_follow_the_config(mocks: RecordingMocks) -> pulumi.Output[Any]:
     cfg = StackConfig.model_validate(
-        {"docker": {"bind_address": "0.0.0.0"}, "grafana": {"port": 13000},
-         "collector": {"grpc": {"enabled": False}}}
+        {
+            "docker": {"bind_address": "0.0.0.0"},
+            "grafana": {"port": 13000},
+            "collector": {"grpc": {"enabled": False}},
+        }
     )
     stack = _deploy(cfg)
 

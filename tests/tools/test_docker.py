@@ -28,12 +28,16 @@ import pytest
 
 
 REPO = Path(__file__).resolve().parents[2]
-_spec = importlib.util.spec_from_file_location("_stackkit_versions_test_docker", REPO / "stackkit" / "versions.py")
+_spec = importlib.util.spec_from_file_location(
+    "_stackkit_versions_test_docker", REPO / "stackkit" / "versions.py"
+)
 versions = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(versions)
 
 
-def http_get(url: str, auth: tuple[str, str] | None = None, timeout: float = 5) -> tuple[int, bytes]:
+def http_get(
+    url: str, auth: tuple[str, str] | None = None, timeout: float = 5
+) -> tuple[int, bytes]:
     req = urllib.request.Request(url)
     if auth:
         token = base64.b64encode(f"{auth[0]}:{auth[1]}".encode()).decode()
@@ -79,7 +83,11 @@ def image_files(docker_engine, ref: str) -> dict[str, tarfile.TarInfo]:
     cid = docker_engine.docker("create", ref).stdout.strip()
     try:
         proc = subprocess.run(
-            ["docker", "export", cid], env=docker_engine.env, capture_output=True, check=True, timeout=120
+            ["docker", "export", cid],
+            env=docker_engine.env,
+            capture_output=True,
+            check=True,
+            timeout=120,
         )
     finally:
         docker_engine.docker("rm", cid, check=False)
@@ -98,7 +106,10 @@ def test_engine_answers_on_its_own_socket(docker_engine):
 
 def test_images_are_local_builds_under_the_users_names(docker_engine):
     assert docker_engine.images == versions.IMAGES
-    configs = {name: docker_engine.inspect(ref, kind="image")[0]["Config"] for name, ref in versions.IMAGES.items()}
+    configs = {
+        name: docker_engine.inspect(ref, kind="image")[0]["Config"]
+        for name, ref in versions.IMAGES.items()
+    }
     for name, cfg in configs.items():
         assert cfg["Labels"]["org.stackkit.content"], name
 
@@ -109,7 +120,10 @@ def test_images_are_local_builds_under_the_users_names(docker_engine):
 
     prom = configs["prometheus"]
     assert prom["Entrypoint"] == ["/bin/prometheus"]
-    assert prom["Cmd"] == ["--config.file=/etc/prometheus/prometheus.yml", "--storage.tsdb.path=/prometheus"]
+    assert prom["Cmd"] == [
+        "--config.file=/etc/prometheus/prometheus.yml",
+        "--storage.tsdb.path=/prometheus",
+    ]
     assert prom["User"] == "65534:65534"
     assert "/prometheus" in prom["Volumes"]
     assert "9090/tcp" in prom["ExposedPorts"]
@@ -124,9 +138,17 @@ def test_images_are_local_builds_under_the_users_names(docker_engine):
 def test_images_have_tmp_and_a_non_root_layout(docker_engine):
     expect = {
         "otelcol": {"otelcol-contrib": None, "etc/otelcol-contrib/config.yaml": None},
-        "prometheus": {"bin/prometheus": None, "bin/promtool": None, "etc/prometheus/prometheus.yml": 65534,
-                       "prometheus": 65534},
-        "grafana": {"run.sh": None, "etc/grafana/provisioning/dashboards": 472, "var/lib/grafana": 472},
+        "prometheus": {
+            "bin/prometheus": None,
+            "bin/promtool": None,
+            "etc/prometheus/prometheus.yml": 65534,
+            "prometheus": 65534,
+        },
+        "grafana": {
+            "run.sh": None,
+            "etc/grafana/provisioning/dashboards": 472,
+            "var/lib/grafana": 472,
+        },
     }
     for name, ref in versions.IMAGES.items():
         files = image_files(docker_engine, ref)
@@ -166,13 +188,22 @@ def test_prometheus_on_a_bridge_network_with_a_volume_scrapes_a_container_by_nam
     docker_engine.docker("run", "-d", "--name", graf, "--network", net, versions.IMAGES["grafana"])
     resources["container"].append(prom)
     docker_engine.docker(
-        "run", "-d", "--name", prom, "--network", net,
-        "-p", "127.0.0.1::9090",
-        "-v", f"{vol}:/prometheus",
-        "-v", f"{config}:/etc/prometheus/prometheus.yml:ro",
+        "run",
+        "-d",
+        "--name",
+        prom,
+        "--network",
+        net,
+        "-p",
+        "127.0.0.1::9090",
+        "-v",
+        f"{vol}:/prometheus",
+        "-v",
+        f"{config}:/etc/prometheus/prometheus.yml:ro",
         versions.IMAGES["prometheus"],
         # the image's default arguments, plus what the stack turns on
-        "--config.file=/etc/prometheus/prometheus.yml", "--storage.tsdb.path=/prometheus",
+        "--config.file=/etc/prometheus/prometheus.yml",
+        "--storage.tsdb.path=/prometheus",
         "--web.enable-otlp-receiver",
     )
     host, port = docker_engine.host_port(prom, "9090/tcp")
@@ -218,11 +249,20 @@ def test_grafana_placeholder_health_auth_and_mounted_files(docker_engine, resour
     name = docker_engine.unique("stackkit-test-grafana")
     resources["container"].append(name)
     docker_engine.docker(
-        "run", "-d", "--name", name, "-p", "127.0.0.1::3000",
-        "-e", "GF_SECURITY_ADMIN_USER=root-of-all",
-        "-e", "GF_SECURITY_ADMIN_PASSWORD=s3cret",
-        "-v", f"{prov}:/etc/grafana/provisioning:ro",
-        "-v", f"{dashboards}:/var/lib/grafana/dashboards:ro",
+        "run",
+        "-d",
+        "--name",
+        name,
+        "-p",
+        "127.0.0.1::3000",
+        "-e",
+        "GF_SECURITY_ADMIN_USER=root-of-all",
+        "-e",
+        "GF_SECURITY_ADMIN_PASSWORD=s3cret",
+        "-v",
+        f"{prov}:/etc/grafana/provisioning:ro",
+        "-v",
+        f"{dashboards}:/var/lib/grafana/dashboards:ro",
         versions.IMAGES["grafana"],
     )
     host, port = docker_engine.host_port(name, "3000/tcp")
@@ -241,7 +281,9 @@ def test_grafana_placeholder_health_auth_and_mounted_files(docker_engine, resour
     listing = json.loads(wait_http(f"{base}/stackkit/files/", auth=auth))["files"]
     assert "/etc/grafana/provisioning/datasources/prometheus.yaml" in listing
     assert "/var/lib/grafana/dashboards/smoke.json" in listing
-    got = wait_http(f"{base}/stackkit/files/etc/grafana/provisioning/datasources/prometheus.yaml", auth=auth)
+    got = wait_http(
+        f"{base}/stackkit/files/etc/grafana/provisioning/datasources/prometheus.yaml", auth=auth
+    )
     assert got.decode() == datasource
     got = wait_http(f"{base}/stackkit/files/var/lib/grafana/dashboards/smoke.json", auth=auth)
     assert json.loads(got) == json.loads(dashboard)
@@ -256,7 +298,9 @@ def test_grafana_placeholder_health_auth_and_mounted_files(docker_engine, resour
 def test_collector_image_runs_its_default_config(docker_engine, resources):
     name = docker_engine.unique("stackkit-test-otelcol")
     resources["container"].append(name)
-    docker_engine.docker("run", "-d", "--name", name, "-p", "127.0.0.1::13133", versions.IMAGES["otelcol"])
+    docker_engine.docker(
+        "run", "-d", "--name", name, "-p", "127.0.0.1::13133", versions.IMAGES["otelcol"]
+    )
     host, port = docker_engine.host_port(name, "13133/tcp")
     health = json.loads(wait_http(f"http://{host}:{port}/", timeout=60))
     assert health["status"] == "Server available"

@@ -40,7 +40,9 @@ def workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Calla
 
     def make(name: str, program: Callable[[], None]) -> Any:
         stack = auto.create_or_select_stack(
-            stack_name=name, project_name="stackkit-tools", program=program,
+            stack_name=name,
+            project_name="stackkit-tools",
+            program=program,
             opts=auto.LocalWorkspaceOptions(
                 pulumi_command=auto.PulumiCommand(root=str(bins[0].parent)),
                 env_vars=env,
@@ -78,7 +80,10 @@ def test_docker_provider_creates_and_destroys_a_container(
     assert info["State"]["Running"] is True and info["Id"] == up.outputs["id"].value
     stack.destroy()
     assert docker_engine.docker("ps", "-a", "--filter", f"name=^{name}$", "-q").stdout.strip() == ""
-    assert IMAGES["prometheus"] in docker_engine.docker("images", "--format", "{{.Repository}}:{{.Tag}}").stdout
+    assert (
+        IMAGES["prometheus"]
+        in docker_engine.docker("images", "--format", "{{.Repository}}:{{.Tag}}").stdout
+    )
 
 
 def test_kubernetes_provider_deployment_becomes_ready(
@@ -110,7 +115,9 @@ def test_kubernetes_provider_deployment_becomes_ready(
     stack = workspace("kubernetes", program)
     up = stack.up()  # the provider waits until the Deployment's Pods are Ready
     assert up.outputs["ready"].value == 2
-    pods = json.loads(kube_cluster.run("kubectl", "get", "pods", "-n", "pulumi-smoke", "-o", "json").stdout)
+    pods = json.loads(
+        kube_cluster.run("kubectl", "get", "pods", "-n", "pulumi-smoke", "-o", "json").stdout
+    )
     assert len(pods["items"]) == 2
     assert all(
         any(c["type"] == "Ready" and c["status"] == "True" for c in p["status"]["conditions"])
