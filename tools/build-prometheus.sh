@@ -8,12 +8,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 ver="$PROMETHEUS_VERSION"
 dir="$(tool_dir prometheus "$ver")"
-if is_built "$dir"; then echo "$dir/bin"; exit 0; fi
-
-mkdir -p "$STACKKIT_TOOLS"
-exec 9>"$dir.lock"
-flock 9  # another build of the same version may be running (build-all and a test at once)
-if is_built "$dir"; then echo "$dir/bin"; exit 0; fi
+build_once "$dir"
 
 {
   start=$SECONDS

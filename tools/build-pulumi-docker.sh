@@ -35,31 +35,8 @@ sdk_fork_ver=v2.0.0-20250923233607-7f1981c8674a
 src_dir="$TOOLS_REPO/tools/pulumi-docker"
 
 dir="$(tool_dir pulumi-docker "$ver")"
-if is_built "$dir"; then echo "$dir/bin"; exit 0; fi
+build_once "$dir"
 
-mkdir -p "$STACKKIT_TOOLS"
-exec 9>"$dir.lock"
-flock 9  # another build of the same version may be running (build-all and a test at once)
-if is_built "$dir"; then echo "$dir/bin"; exit 0; fi
-
-# check_serves BIN: a provider started with no arguments prints its gRPC port and serves.
-check_serves() {
-  local out="$wd/serve.out" pid port="" i
-  "$1" >"$out" 2>"$wd/serve.err" &
-  pid=$!
-  for i in $(seq 100); do
-    port="$(head -n1 "$out" 2>/dev/null | tr -d '[:space:]')"
-    [[ -n "$port" ]] && break
-    sleep 0.1
-  done
-  kill "$pid" 2>/dev/null || true
-  wait "$pid" 2>/dev/null || true
-  if [[ ! "$port" =~ ^[0-9]+$ ]]; then
-    log "pulumi-docker $ver: the provider printed no port: $(cat "$out" "$wd/serve.err")"
-    return 1
-  fi
-  log "pulumi-docker $ver: the provider served gRPC on port $port"
-}
 
 {
   start=$SECONDS
@@ -145,7 +122,7 @@ EOF
     ./cmd/pulumi-resource-docker
 
   [[ "$("$wd/pulumi-resource-docker" -version)" == "$ver" ]]
-  check_serves "$wd/pulumi-resource-docker"
+  check_serves "pulumi-docker $ver" "$wd/pulumi-resource-docker" "$wd"
 
   rm -rf "$dir"
   mkdir -p "$dir/bin"

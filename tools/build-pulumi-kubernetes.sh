@@ -18,31 +18,8 @@ gover="$PULUMI_KUBERNETES_PROVIDER_GO_VERSION"
 mod=github.com/pulumi/pulumi-kubernetes/provider/v4
 sdkmod=github.com/pulumi/pulumi-kubernetes/sdk/v4
 dir="$(tool_dir pulumi-kubernetes "$ver")"
-if is_built "$dir"; then echo "$dir/bin"; exit 0; fi
+build_once "$dir"
 
-mkdir -p "$STACKKIT_TOOLS"
-exec 9>"$dir.lock"
-flock 9  # another build of the same version may be running (build-all and a test at once)
-if is_built "$dir"; then echo "$dir/bin"; exit 0; fi
-
-# check_serves BIN: a provider started with no arguments prints its gRPC port and serves.
-check_serves() {
-  local out="$wd/serve.out" pid port="" i
-  "$1" >"$out" 2>"$wd/serve.err" &
-  pid=$!
-  for i in $(seq 100); do
-    port="$(head -n1 "$out" 2>/dev/null | tr -d '[:space:]')"
-    [[ -n "$port" ]] && break
-    sleep 0.1
-  done
-  kill "$pid" 2>/dev/null || true
-  wait "$pid" 2>/dev/null || true
-  if [[ ! "$port" =~ ^[0-9]+$ ]]; then
-    log "pulumi-kubernetes $ver: the provider printed no port: $(cat "$out" "$wd/serve.err")"
-    return 1
-  fi
-  log "pulumi-kubernetes $ver: the provider served gRPC on port $port"
-}
 
 {
   start=$SECONDS
@@ -73,7 +50,7 @@ EOF
     -ldflags "-s -w -X $mod/pkg/version.Version=$ver" \
     -o "$wd/pulumi-resource-kubernetes" ./cmd/pulumi-resource-kubernetes
 
-  check_serves "$wd/pulumi-resource-kubernetes"
+  check_serves "pulumi-kubernetes $ver" "$wd/pulumi-resource-kubernetes" "$wd"
 
   rm -rf "$dir"
   mkdir -p "$dir/bin"

@@ -26,3 +26,35 @@ mark_built() { date -u +%FT%TZ >"$1/.complete"; }
 
 # workdir NAME -> a fresh scratch directory for a wrapper module, removed on exit by the caller.
 workdir() { mktemp -d "${TMPDIR:-/tmp}/stackkit-build-$1.XXXXXX"; }
+
+# build_once DIR: when DIR holds a complete build, print DIR/bin and exit the calling script.
+# Otherwise take DIR's build lock (waiting while another build of the same version runs, e.g.
+# build-all and a test at once), check again, and return so the caller builds.
+build_once() {
+  local dir="$1"
+  if is_built "$dir"; then echo "$dir/bin"; exit 0; fi
+  mkdir -p "$STACKKIT_TOOLS"
+  exec 9>"$dir.lock"
+  flock 9
+  if is_built "$dir"; then echo "$dir/bin"; exit 0; fi
+}
+
+# check_serves LABEL BIN SCRATCH: a Pulumi provider started with no arguments prints its gRPC
+# port and serves; fail (with its output) otherwise.
+check_serves() {
+  local label="$1" bin="$2" out="$3/serve.out" err="$3/serve.err" pid port="" i
+  "$bin" >"$out" 2>"$err" &
+  pid=$!
+  for i in $(seq 100); do
+    port="$(head -n1 "$out" 2>/dev/null | tr -d '[:space:]')"
+    [[ -n "$port" ]] && break
+    sleep 0.1
+  done
+  kill "$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+  if [[ ! "$port" =~ ^[0-9]+$ ]]; then
+    log "$label: the provider printed no port: $(cat "$out" "$err")"
+    return 1
+  fi
+  log "$label: the provider served gRPC on port $port"
+}
