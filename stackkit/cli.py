@@ -102,22 +102,16 @@ def render(
 
     cfg = _load(config, target)
     files = rendering.render(cfg)
-    before = _snapshot(out, files)
-    rendering.write(files, out)
-    changed = sorted(str(p) for p, text in files.items() if before.get(p) != text)
-    say(f"rendered {len(files)} files into {out} ({len(changed)} changed)")
-    for name in changed:
-        say(f"  {'updated' if name in {str(p) for p in before} else 'created'} {name}")
-
-
-def _snapshot(out: Path, files: Any) -> dict[Any, str]:
-    current = {}
-    for rel in files:
-        try:
-            current[rel] = (out / rel).read_text(encoding="utf-8")
-        except OSError:
-            continue
-    return current
+    changes = rendering.write(files, out)
+    changed = len(changes.created) + len(changes.updated) + len(changes.removed)
+    say(f"rendered {len(files)} files into {out} ({changed} changed)")
+    for verb, names in (
+        ("created", changes.created),
+        ("updated", changes.updated),
+        ("removed", changes.removed),
+    ):
+        for name in names:
+            say(f"  {verb} {name}")
 
 
 @app.command()

@@ -12,6 +12,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -271,7 +272,17 @@ def render(cfg: StackConfig) -> Files:
 MANIFEST = ".stackkit-files"
 
 
-def write(files: Mapping[PurePosixPath, str], out: Path) -> list[Path]:
+@dataclass(frozen=True)
+class Changes:
+    """What `write` did to the output directory, by relative path."""
+
+    created: tuple[str, ...]
+    updated: tuple[str, ...]
+    removed: tuple[str, ...]
+    unchanged: int
+
+
+def write(files: Mapping[PurePosixPath, str], out: Path) -> Changes:
     """Write ``files`` under ``out``; stale files from an earlier render are removed.
 
     Everything is first written to a sibling temporary directory, then moved into place, so a
@@ -286,16 +297,22 @@ def write(files: Mapping[PurePosixPath, str], out: Path) -> list[Path]:
         staging = Path(tempfile.mkdtemp(prefix=".stackkit-render-", dir=out.parent))
     except OSError as e:
         raise RenderError(f"cannot write to {out.parent}: {e.strerror or e}") from None
+    created, updated = [], []
     try:
         for rel, text in files.items():
             target = staging / rel
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_text(text, encoding="utf-8", newline="\n")
+            old = out / rel
+            if not old.is_file():
+                created.append(str(rel))
+            elif old.read_text(encoding="utf-8") != text:
+                updated.append(str(rel))
         (staging / MANIFEST).write_text("".join(f"{p}\n" for p in files), encoding="utf-8")
-        previous = _previous_files(out)
+        stale = sorted(_previous_files(out) - set(files))
         out.mkdir(exist_ok=True)
-        for stale in previous - set(files):
-            (out / stale).unlink(missing_ok=True)
+        for rel in stale:
+            (out / rel).unlink(missing_ok=True)
         for rel in [*files, PurePosixPath(MANIFEST)]:
             dest = out / rel
             dest.parent.mkdir(parents=True, exist_ok=True)
@@ -304,7 +321,8 @@ def write(files: Mapping[PurePosixPath, str], out: Path) -> list[Path]:
         raise RenderError(f"cannot write to {out}: {e.strerror or e}") from None
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-    return [out / rel for rel in files]
+    unchanged = len(files) - len(created) - len(updated)
+    return Changes(tuple(created), tuple(updated), tuple(map(str, stale)), unchanged)
 
 
 def _previous_files(out: Path) -> set[PurePosixPath]:

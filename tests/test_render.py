@@ -112,8 +112,8 @@ def test_write_replaces_stale_files_but_keeps_foreign_ones(tmp_path: Path) -> No
     out = tmp_path / "out"
     write({PurePosixPath("a/old.yaml"): "x\n", PurePosixPath("b.yaml"): "y\n"}, out)
     (out / "README.md").write_text("mine\n")
-    written = write({PurePosixPath("b.yaml"): "z\n"}, out)
-    assert written == [out / "b.yaml"]
+    changes = write({PurePosixPath("b.yaml"): "z\n"}, out)
+    assert (changes.created, changes.updated, changes.removed) == ((), ("b.yaml",), ("a/old.yaml",))
     assert not (out / "a" / "old.yaml").exists()
     assert (out / "b.yaml").read_text() == "z\n"
     assert (out / "README.md").read_text() == "mine\n"
