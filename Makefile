@@ -31,5 +31,6 @@ test-fast: install  ## only the tests that need no built tools
 golden: install  ## rewrite tests/golden from examples/
 	$(UV) run --frozen pytest tests/test_golden.py --update-golden
 
-bench: install  ## startup and render timings, written to bench/results.md
+bench: install tools  ## timings of env, render and up, written to bench/results*.md
 	$(UV) run --frozen python bench/startup.py --write bench/results.md
+	$(UV) run --frozen python bench/up.py --write bench/results-up.md

@@ -6,6 +6,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -127,3 +128,39 @@ def test_disabled_protocol_is_an_error() -> None:
     assert resolve_endpoint(cfg).protocol == "http/protobuf"
     with pytest.raises(StackkitError, match="does not listen for grpc"):
         resolve_endpoint(cfg, "grpc")
+
+
+EVAL = {
+    "bash": 'eval "$(stackkit env)"',
+    "zsh": 'eval "$(stackkit env --format zsh)"',
+    "fish": "stackkit env --format fish | source",
+}
+
+
+@pytest.mark.parametrize("shell", sorted(EVAL))
+def test_readme_line_works_in_the_real_shell(shell: str, tmp_path: Path) -> None:
+    """What the README tells people to put in their start-up file, run by the real shell."""
+    if shutil.which(shell) is None:
+        pytest.fail(f"{shell} is not installed: run tools/install-shells.sh (CI does)")
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    (bindir / "stackkit").write_text(f'#!/bin/sh\nexec {sys.executable} -m stackkit "$@"\n')
+    (bindir / "stackkit").chmod(0o755)
+    env = {
+        "PATH": f"{bindir}:{os.environ['PATH']}",
+        "HOME": str(tmp_path),
+        "STACKKIT_STATE_DIR": str(tmp_path / "state"),
+        "STACKKIT_OTLP_TOKEN": "tok'en $x",
+        "PYTHONPATH": str(ROOT),
+    }
+    out = subprocess.run(
+        [*SHELLS[shell], f"{EVAL[shell]}; env -0"],
+        capture_output=True,
+        check=True,
+        env=env,
+        cwd=tmp_path,
+    ).stdout
+    seen = dict(item.split("=", 1) for item in out.decode().split("\0") if "=" in item)
+    assert seen["CLAUDE_CODE_ENABLE_TELEMETRY"] == "1"
+    assert seen["OTEL_EXPORTER_OTLP_ENDPOINT"] == "http://localhost:4317"
+    assert seen["OTEL_EXPORTER_OTLP_HEADERS"] == "Authorization=Bearer tok'en $x"

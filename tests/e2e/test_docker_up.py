@@ -39,7 +39,6 @@ from tests.pipeline import (
 from tests.toolchain import ensure
 
 pytestmark = pytest.mark.integration
-TIMINGS = Path(__file__).resolve().parents[2] / "bench" / "up-timings.json"
 
 
 @dataclass
@@ -149,7 +148,23 @@ def deployed(
     d.write_config()
     yield d
     d.stackkit("down", "--purge", check=False)
-    TIMINGS.write_text(json.dumps(d.timings, indent=2, sort_keys=True) + "\n")
+
+
+def test_an_image_that_cannot_be_had_stops_up_before_any_change(deployed: Deployed) -> None:
+    deployed.config["images"] = {"grafana": "stackkit.invalid/not-there:1"}
+    deployed.write_config()
+    try:
+        result = deployed.stackkit("up", check=False)
+    finally:
+        del deployed.config["images"]
+        deployed.write_config()
+    assert result.returncode == 1
+    assert (
+        "image stackkit.invalid/not-there:1 (grafana) is not on this machine and cannot be pulled"
+        in result.stderr
+    )
+    assert "nothing was changed" in result.stderr
+    assert deployed.containers() == [] and deployed.volumes() == []
 
 
 def test_preview_then_up_then_nothing_to_do(deployed: Deployed) -> None:
@@ -270,6 +285,13 @@ def test_config_change_replaces_only_what_it_affects(deployed: Deployed) -> None
     ]
     assert changed and all(f"{deployed.name}-prometheus" in line for line in changed), result.stderr
     wait_for_totals(deployed.query, "", add(*deployed.totals))
+
+
+def test_data_survives_a_container_restart(deployed: Deployed) -> None:
+    deployed.engine.docker(
+        "restart", f"{deployed.name}-prometheus", f"{deployed.name}-grafana", timeout=120
+    )
+    wait_for_totals(deployed.query, "", add(*deployed.totals), timeout=90)
 
 
 def test_down_keeps_data_and_up_brings_it_back(deployed: Deployed) -> None:
