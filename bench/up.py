@@ -19,6 +19,8 @@ import tempfile
 import time
 from pathlib import Path
 
+import yaml
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
@@ -56,14 +58,19 @@ def main() -> None:
             }
             name = engine.unique("bench")
             ports = [free_port() for _ in range(5)]
-            base = (
-                f"name: {name}\ncollector: {{grpc: {{port: {ports[0]}}}, http: {{port: {ports[1]}}}, "
-                f"health_port: {ports[2]}}}\nprometheus: {{port: {ports[3]}}}\n"
-                f"grafana: {{port: {ports[4]}}}\n"
-            )
+            base = {
+                "name": name,
+                "collector": {
+                    "grpc": {"port": ports[0]},
+                    "http": {"port": ports[1]},
+                    "health_port": ports[2],
+                },
+                "prometheus": {"port": ports[3]},
+                "grafana": {"port": ports[4]},
+            }
             config = work / "stackkit.yaml"
 
-            def step(label: str, *cmd: str) -> None:
+            def step(label: str, *cmd: str, work: Path = work, env: dict[str, str] = env) -> None:
                 start = time.monotonic()
                 subprocess.run(
                     [sys.executable, "-m", "stackkit", *cmd],
@@ -74,10 +81,10 @@ def main() -> None:
                 )
                 rows.setdefault(label, []).append(time.monotonic() - start)
 
-            config.write_text(base)
+            config.write_text(yaml.safe_dump(base))
             step("up (cold: nothing deployed)", "up")
             step("up (no-op)", "up")
-            config.write_text(base + "alerts: {user_spend_usd_per_hour: 55}\n")
+            config.write_text(yaml.safe_dump({**base, "alerts": {"user_spend_usd_per_hour": 55}}))
             step("up (rules change: Prometheus replaced)", "up")
             step("down (volumes kept)", "down")
             step("up after down", "up")
@@ -90,9 +97,8 @@ def main() -> None:
         "|---|---|---|---|",
     ]
     for label, samples in rows.items():
-        lines.append(
-            f"| {label} | {statistics.median(samples):.1f} | {min(samples):.1f} | {max(samples):.1f} |"
-        )
+        median, low, high = statistics.median(samples), min(samples), max(samples)
+        lines.append(f"| {label} | {median:.1f} | {low:.1f} | {high:.1f} |")
     text = "\n".join(lines) + "\n"
     print(text)
     if args.write:
