@@ -231,8 +231,6 @@ def prometheus_args(cfg: StackConfig) -> list[str]:
     ]
     if cfg.prometheus.retention_size:
         args.append(f"--storage.tsdb.retention.size={cfg.prometheus.retention_size}")
-    if cfg.grafana.root_url is None:
-        args.append("--web.external-url=/")
     return args
 
 
