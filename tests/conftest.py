@@ -19,6 +19,7 @@ pytest_plugins = [
     "tests.fixtures.prometheus",
     "tests.fixtures.docker",
     "tests.fixtures.kube",
+    "tests.fixtures.pulumi",
 ]
 
 

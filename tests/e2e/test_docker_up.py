@@ -27,6 +27,7 @@ from tests.fixtures import free_port
 from tests.fixtures.anthropic_fake import Error
 from tests.fixtures.claude import ClaudeRunner
 from tests.fixtures.docker import DockerEngine
+from tests.fixtures.pulumi import PulumiEnv
 from tests.pipeline import (
     Expected,
     add,
@@ -36,7 +37,6 @@ from tests.pipeline import (
     run_sessions,
     wait_for_totals,
 )
-from tests.toolchain import ensure
 
 pytestmark = pytest.mark.integration
 
@@ -116,22 +116,19 @@ class Deployed:
 
 @pytest.fixture(scope="module")
 def deployed(
-    docker_engine: DockerEngine, tmp_path_factory: pytest.TempPathFactory
+    docker_engine: DockerEngine, pulumi_env: PulumiEnv, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Deployed]:
-    path = os.pathsep.join(
-        [str(ensure("pulumi")), str(ensure("pulumi-docker")), os.environ.get("PATH", "")]
-    )
     work = tmp_path_factory.mktemp("e2e")
     env = {
         **os.environ,
         **docker_engine.env,
+        **pulumi_env.env,
         "DOCKER_HOST": docker_engine.host,
-        "PATH": path,
-        "PULUMI_HOME": str(work / "pulumi-home"),
-        "PULUMI_SKIP_UPDATE_CHECK": "true",
-        "PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION": "true",
         "STACKKIT_STATE_DIR": str(work / "state"),
     }
+    # stackkit keeps its own backend and passphrase under its state folder, as for users.
+    for var in ("PULUMI_BACKEND_URL", "PULUMI_CONFIG_PASSPHRASE"):
+        env.pop(var)
     env.pop("STACKKIT_OTLP_TOKEN", None)
     name = docker_engine.unique("sk")
     config = {

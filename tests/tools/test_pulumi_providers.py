@@ -5,9 +5,7 @@ become Ready, each created and destroyed."""
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,27 +13,19 @@ import pytest
 from stackkit.versions import IMAGES
 from tests.fixtures.docker import DockerEngine
 from tests.fixtures.kube import KubeCluster
-from tests.toolchain import ensure
+from tests.fixtures.pulumi import PulumiEnv
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
-def workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., Any]]:
-    """An inline-program stack on a local file backend; destroyed and removed afterwards."""
+def workspace(
+    pulumi_env: PulumiEnv, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Callable[..., Any]]:
+    """An inline-program stack in the session's Pulumi environment; destroyed afterwards."""
     from pulumi import automation as auto
 
-    bins = [ensure("pulumi"), ensure("pulumi-docker"), ensure("pulumi-kubernetes")]
-    monkeypatch.setenv("PATH", os.pathsep.join([*map(str, bins), os.environ["PATH"]]))
-    backend = tmp_path / "backend"
-    backend.mkdir()
-    env = {
-        "PULUMI_BACKEND_URL": backend.as_uri(),
-        "PULUMI_CONFIG_PASSPHRASE": "test",
-        "PULUMI_HOME": str(tmp_path / "home"),
-        "PULUMI_SKIP_UPDATE_CHECK": "true",
-        "PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION": "true",
-    }
+    monkeypatch.setenv("PATH", pulumi_env.env["PATH"])
     stacks: list[Any] = []
 
     def make(name: str, program: Callable[[], None]) -> Any:
@@ -44,8 +34,8 @@ def workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Calla
             project_name="stackkit-tools",
             program=program,
             opts=auto.LocalWorkspaceOptions(
-                pulumi_command=auto.PulumiCommand(root=str(bins[0].parent)),
-                env_vars=env,
+                pulumi_command=auto.PulumiCommand(root=str(pulumi_env.cli_root)),
+                env_vars=pulumi_env.env,
                 project_settings=auto.ProjectSettings(name="stackkit-tools", runtime="python"),
             ),
         )
