@@ -279,11 +279,12 @@ def status(config: ConfigOpt = None) -> None:
     for key, url in sorted(report.urls.items()):
         typer.echo(f"{key.removesuffix('_url'):<11} {url}")
     age = report.last_telemetry_age_s
-    typer.echo(
-        "telemetry   none in the last day"
-        if age is None
-        else f"telemetry   last arrived {age:.0f}s ago"
-    )
+    if report.telemetry_unknown:
+        typer.echo(f"telemetry   unknown: {report.telemetry_unknown}")
+    elif age is None:
+        typer.echo("telemetry   none in the last day")
+    else:
+        typer.echo(f"telemetry   last arrived {age:.0f}s ago")
     if not report.healthy:
         raise typer.Exit(1)
 

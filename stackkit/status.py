@@ -38,6 +38,8 @@ class Report:
     urls: dict[str, str]
     last_telemetry_age_s: float | None
     problem: str | None = None
+    telemetry_unknown: str | None = None
+    """Why the last arrival could not be read (Prometheus not answering yet, say)."""
 
     @property
     def healthy(self) -> bool:
@@ -72,14 +74,16 @@ def status(cfg: StackConfig) -> Report:
             else ("unhealthy" if "(unhealthy)" in status_text else "no check")
         )
         components.append(Component(name, c.get("State", "?"), health, http_ok(probes[name])))
-    age = None
+    age, unknown = None, None
     if "prometheus_url" in urls:
         try:
             last = last_arrival(urls["prometheus_url"])
-        except PrometheusError:
-            last = None
-        age = None if last is None else max(0.0, time.time() - last)
-    return Report(bool(outputs) or bool(containers), tuple(components), urls, age)
+            age = None if last is None else max(0.0, time.time() - last)
+        except PrometheusError as e:
+            unknown = str(e)
+    return Report(
+        bool(outputs) or bool(containers), tuple(components), urls, age, telemetry_unknown=unknown
+    )
 
 
 def last_arrival(prometheus_url: str, now: float | None = None) -> float | None:
