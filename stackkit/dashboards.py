@@ -15,6 +15,7 @@ from grafana_foundation_sdk.builders import prometheus as prom
 from grafana_foundation_sdk.cog.encoder import JSONEncoder
 from grafana_foundation_sdk.models import common as common_models
 from grafana_foundation_sdk.models import dashboard as dbm
+from grafana_foundation_sdk.models.prometheus import PromQueryFormat
 
 from . import promql
 from .config import StackConfig
@@ -47,14 +48,8 @@ def _query(expr: str, legend: str = "", *, instant: bool = False, ref: str = "A"
     if legend:
         q = q.legend_format(legend)
     if instant:
-        q = q.instant().format(_table_format())
+        q = q.instant().format(PromQueryFormat.TABLE)
     return q
-
-
-def _table_format() -> Any:
-    from grafana_foundation_sdk.models.prometheus import PromQueryFormat
-
-    return PromQueryFormat.TABLE
 
 
 def _stat(title: str, expr: str, unit: str, description: str) -> stat.Panel:

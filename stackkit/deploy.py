@@ -40,11 +40,6 @@ class Result:
     changes: dict[str, int]
     outputs: dict[str, Any] = field(default_factory=dict)
 
-    @property
-    def changed(self) -> bool:
-        """True when anything was created, updated, replaced or deleted."""
-        return any(n for op, n in self.changes.items() if op != "same")
-
 
 def _quiet(_: str) -> None:
     pass
