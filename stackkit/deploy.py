@@ -77,6 +77,25 @@ def _remote_write_secrets(cfg: StackConfig) -> dict[str, str]:
     return found
 
 
+def _tls_files(cfg: StackConfig) -> dict[str, str]:
+    tls = cfg.collector.tls
+    files = {}
+    for name, field_name, path in (
+        ("tls.crt", "cert_file", tls.cert_file),
+        ("tls.key", "key_file", tls.key_file),
+    ):
+        if path is None:
+            continue
+        try:
+            files[name] = path.read_text(encoding="utf-8")
+        except OSError as e:
+            raise DeployError(
+                f"collector.tls.{field_name}: cannot read {path} ({e.strerror or e}); "
+                "paths are relative to the directory you run stackkit in"
+            ) from None
+    return files
+
+
 def stack_args(cfg: StackConfig, running: bool = True) -> Any:
     """The plain data the Pulumi program receives."""
     stacks = import_stacks()
@@ -90,6 +109,7 @@ def stack_args(cfg: StackConfig, running: bool = True) -> Any:
         otlp_token=otlp_token(cfg),
         token_env=cfg.collector.auth.token_env,
         remote_write_secrets=_remote_write_secrets(cfg) if running else {},
+        tls_files=_tls_files(cfg) if running else {},
         bind_address=cfg.docker.bind_address,
         running=running,
     )

@@ -7,11 +7,13 @@ proves exactly what Claude Code in this shell would experience, and names the st
 from __future__ import annotations
 
 import secrets
+import ssl
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from urllib.parse import unquote, urlparse
 
 from .errors import StackkitError
@@ -32,6 +34,7 @@ class ClientEnv:
     protocol: str
     endpoint: str
     headers: dict[str, str]
+    ca_file: str | None = None
 
 
 def client_env(environ: Mapping[str, str]) -> ClientEnv:
@@ -67,7 +70,9 @@ def client_env(environ: Mapping[str, str]) -> ClientEnv:
     for item in filter(None, (p.strip() for p in raw.split(","))):
         key, _, value = item.partition("=")
         headers[unquote(key.strip()).lower()] = unquote(value.strip())
-    return ClientEnv(protocol, endpoint, headers)
+    # Claude Code trusts these for a private CA: gRPC the OTLP variable, HTTP Node's.
+    ca_var = "OTEL_EXPORTER_OTLP_CERTIFICATE" if protocol == "grpc" else "NODE_EXTRA_CA_CERTS"
+    return ClientEnv(protocol, endpoint, headers, environ.get(ca_var) or None)
 
 
 def _request(verify_id: str) -> bytes:
@@ -136,12 +141,18 @@ def send(client: ClientEnv, verify_id: str, timeout: float = 10.0) -> None:
     req.add_header("Content-Type", content_type)
     for k, v in client.headers.items():
         req.add_header(k, v)
+    context = ssl.create_default_context(cafile=client.ca_file) if client.ca_file else None
     try:
-        with urllib.request.urlopen(req, timeout=timeout):
+        with urllib.request.urlopen(req, timeout=timeout, context=context):
             return
     except urllib.error.HTTPError as e:
         _refused(e.code, client)
     except OSError as e:
+        if isinstance(getattr(e, "reason", e), ssl.SSLError):
+            raise VerifyError(
+                f"step 2/4 (reach the Collector): TLS with {client.endpoint} failed ({e}). "
+                "For a private CA set NODE_EXTRA_CA_CERTS (config: collector.tls.ca_file)"
+            ) from None
         raise VerifyError(
             f"step 2/4 (reach the Collector): {client.endpoint} did not answer ({e}). Is the stack "
             "up (`stackkit status`)?"
@@ -153,11 +164,11 @@ def _send_grpc(client: ClientEnv, body: bytes, timeout: float) -> None:
 
     url = urlparse(client.endpoint if "://" in client.endpoint else f"http://{client.endpoint}")
     target = f"{url.hostname}:{url.port or 4317}"
-    channel = (
-        grpc.secure_channel(target, grpc.ssl_channel_credentials())
-        if url.scheme == "https"
-        else grpc.insecure_channel(target)
-    )
+    if url.scheme == "https":
+        roots = Path(client.ca_file).read_bytes() if client.ca_file else None
+        channel = grpc.secure_channel(target, grpc.ssl_channel_credentials(root_certificates=roots))
+    else:
+        channel = grpc.insecure_channel(target)
     export = channel.unary_unary(
         "/opentelemetry.proto.collector.metrics.v1.MetricsService/Export",
         request_serializer=lambda b: b,

@@ -19,6 +19,8 @@ class StackArgs:
     otlp_token: str | None = None
     token_env: str = "STACKKIT_OTLP_TOKEN"
     remote_write_secrets: Mapping[str, str] = field(default_factory=dict)
+    tls_files: Mapping[str, str] = field(default_factory=dict)
+    """The Collector's certificate and key (``tls.crt``, ``tls.key``); empty without TLS."""
     bind_address: str = "127.0.0.1"
     running: bool = True
     """False keeps only the data volumes: what `stackkit down` leaves behind."""

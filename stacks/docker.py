@@ -9,6 +9,7 @@ from ._common import StackArgs
 
 # Where the upstream images read their configuration (see stackkit/render.py for the same paths).
 OTELCOL_CONFIG = "/etc/otelcol-contrib/config.yaml"
+OTELCOL_TLS_DIR = "/etc/otelcol-contrib/tls"
 PROMETHEUS_DIR = "/etc/prometheus"
 GRAFANA_DIR = "/etc/grafana"
 RESTART = "unless-stopped"
@@ -41,11 +42,12 @@ class DockerStack(pulumi.ComponentResource):
         ports = args.ports
         self.grafana_url = pulumi.Output.from_input(f"http://{host}:{ports['grafana']}")
         self.prometheus_url = pulumi.Output.from_input(f"http://{host}:{ports['prometheus']}")
+        scheme = "https" if args.tls_files else "http"
         endpoints = {}
         if "grpc" in ports:
-            endpoints["grpc"] = f"http://{host}:{ports['grpc']}"
+            endpoints["grpc"] = f"{scheme}://{host}:{ports['grpc']}"
         if "http" in ports:
-            endpoints["http/protobuf"] = f"http://{host}:{ports['http']}"
+            endpoints["http/protobuf"] = f"{scheme}://{host}:{ports['http']}"
         self.otlp_endpoints = pulumi.Output.from_input(endpoints)
         if args.running:
             self._containers(name, args, child)
@@ -107,7 +109,13 @@ class DockerStack(pulumi.ComponentResource):
             command=["--config", OTELCOL_CONFIG],
             envs=envs,
             ports=published(*collector_ports),
-            uploads=[upload(OTELCOL_CONFIG, args.files["otelcol/config.yaml"])],
+            uploads=[
+                upload(OTELCOL_CONFIG, args.files["otelcol/config.yaml"]),
+                *(
+                    upload(f"{OTELCOL_TLS_DIR}/{name}", pulumi.Output.secret(text))
+                    for name, text in sorted(args.tls_files.items())
+                ),
+            ],
         )
 
         prom_files = [

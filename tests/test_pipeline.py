@@ -7,6 +7,7 @@ query and recording rule must return data; wrong tokens are refused and counted.
 from __future__ import annotations
 
 import secrets
+import subprocess
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -18,9 +19,9 @@ import pytest
 from stackkit import versions
 from stackkit.config import StackConfig
 from stackkit.env import ClientSettings, Endpoint, env_vars
-from stackkit.render import render
+from stackkit.render import OTELCOL_TLS_DIR, render
 from stackkit.status import last_arrival
-from stackkit.verify import verify
+from stackkit.verify import VerifyError, verify
 from tests.fixtures import free_port
 from tests.fixtures.anthropic_fake import Error, Text
 from tests.fixtures.claude import ClaudeRunner
@@ -50,8 +51,11 @@ class LocalStack:
         self, protocol: str, team: str, temporality: str, token: str | None = None
     ) -> dict[str, str]:
         port = self.cfg.collector.grpc.port if protocol == "grpc" else self.cfg.collector.http.port
+        tls = self.cfg.collector.tls
+        scheme = "https" if tls.enabled else "http"
+        ca = str(tls.ca_file) if tls.ca_file else None
         env = env_vars(
-            Endpoint(f"http://127.0.0.1:{port}", protocol, token or self.token),
+            Endpoint(f"{scheme}://localhost:{port}", protocol, token or self.token, ca),
             ClientSettings(
                 {"team.id": team}, metric_export_interval_ms=1000, logs_export_interval_ms=1000
             ),
@@ -64,7 +68,7 @@ class LocalStack:
 def local_stack(
     otelcol_process: Callable[..., Any], prometheus_server: Callable[..., Any], tmp_path: Path
 ) -> Callable[..., LocalStack]:
-    def start(**overrides: Any) -> LocalStack:
+    def start(tls: dict[str, str] | None = None, **overrides: Any) -> LocalStack:
         ports = [free_port() for _ in range(5)]
         cfg = StackConfig.model_validate(
             {
@@ -74,6 +78,7 @@ def local_stack(
                     "health_port": ports[2],
                     "metrics_port": ports[3],
                     "telemetry_port": ports[4],
+                    "tls": tls or {},
                 },
                 "prometheus": {"scrape_interval": "1s", "evaluation_interval": "1s"},
                 **overrides,
@@ -81,8 +86,13 @@ def local_stack(
         )
         files = {str(p): t for p, t in render(cfg).items()}
         token = secrets.token_urlsafe(24)
+        collector_config = files["otelcol/config.yaml"]
+        if tls:  # the rendered paths are the container's; here the files are local
+            collector_config = collector_config.replace(
+                f"{OTELCOL_TLS_DIR}/tls.crt", tls["cert_file"]
+            ).replace(f"{OTELCOL_TLS_DIR}/tls.key", tls["key_file"])
         otelcol_process(
-            files["otelcol/config.yaml"],
+            collector_config,
             health_url=f"http://127.0.0.1:{ports[2]}/",
             env={cfg.collector.auth.token_env: token},
         )
@@ -182,3 +192,52 @@ def test_dropping_session_id_keeps_totals_exact(
     )
     wait_for_totals(stack.query, '{team_id="team-merged"}', add(cumulative, delta))
     assert stack.query('count(claude_code_session_count_total{session_id!=""})') == []
+
+
+def test_tls_endpoints_with_a_private_ca(
+    local_stack: Callable[..., LocalStack], run_claude: ClaudeRunner, tmp_path: Path
+) -> None:
+    """With collector.tls, the snippet's CA variable lets Claude Code and verify trust the stack."""
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+            "-subj",
+            "/CN=localhost",
+            "-addext",
+            "subjectAltName=DNS:localhost,IP:127.0.0.1",
+        ],
+        check=True,
+        capture_output=True,
+    )
+    stack = local_stack(tls={"cert_file": str(cert), "key_file": str(key), "ca_file": str(cert)})
+    for protocol in ("grpc", "http/protobuf"):
+        steps: list[str] = []
+        verify(
+            stack.client_env(protocol, "team-tls", "cumulative"),
+            stack.prometheus.url,
+            steps.append,
+            timeout=30,
+        )
+        assert steps[0].startswith(f"step 1/4 ok: telemetry on, {protocol} to https://")
+    _, over_grpc = run_sessions(run_claude, stack.client_env("grpc", "team-tls-grpc", "delta"), 1)
+    _, over_http = run_sessions(
+        run_claude, stack.client_env("http/protobuf", "team-tls-http", "delta"), 1
+    )
+    wait_for_totals(stack.query, '{team_id="team-tls-grpc"}', over_grpc)
+    wait_for_totals(stack.query, '{team_id="team-tls-http"}', over_http)
+    plain = stack.client_env("http/protobuf", "team-tls", "cumulative")
+    del plain["NODE_EXTRA_CA_CERTS"]
+    with pytest.raises(VerifyError, match="TLS with https://localhost:.* failed"):
+        verify(plain, stack.prometheus.url, lambda _: None, timeout=10)

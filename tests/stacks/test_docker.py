@@ -149,3 +149,48 @@ def test_secrets_are_not_in_the_args_repr(monkeypatch: pytest.MonkeyPatch) -> No
     args = stack_args(StackConfig())
     assert args.otlp_token == "tok-XYZ"
     assert "tok-XYZ" not in "".join(args.files.values())
+
+
+@pulumi.runtime.test
+def test_tls_files_reach_the_collector_as_secrets(
+    mocks: RecordingMocks, tmp_path: Any
+) -> pulumi.Output[Any]:
+    (tmp_path / "c.crt").write_text("CERT")
+    (tmp_path / "c.key").write_text("KEY-SECRET")
+    cfg = StackConfig.model_validate(
+        {
+            "collector": {
+                "tls": {"cert_file": str(tmp_path / "c.crt"), "key_file": str(tmp_path / "c.key")}
+            }
+        }
+    )
+    stack = _deploy(cfg)
+
+    def check(_: Any) -> None:
+        uploads = mocks.of_type(CONTAINER)["claude-code-otelcol"]["uploads"]
+        assert SECRET_SIG in uploads
+        files = {u["file"]: u["content"] for u in _plain(uploads)}
+        assert files["/etc/otelcol-contrib/tls/tls.key"] == "KEY-SECRET"
+        assert files["/etc/otelcol-contrib/tls/tls.crt"] == "CERT"
+
+    return pulumi.Output.all(_settled(stack), stack.otlp_endpoints).apply(
+        lambda v: (check(v), _assert_https(v[1]))
+    )
+
+
+def _assert_https(endpoints: dict[str, str]) -> None:
+    assert all(url.startswith("https://localhost:") for url in endpoints.values()), endpoints
+
+
+def test_unreadable_tls_file_names_the_field(tmp_path: Any) -> None:
+    from stackkit.errors import DeployError
+
+    cfg = StackConfig.model_validate(
+        {
+            "collector": {
+                "tls": {"cert_file": str(tmp_path / "no.crt"), "key_file": str(tmp_path / "no.key")}
+            }
+        }
+    )
+    with pytest.raises(DeployError, match="collector.tls.cert_file: cannot read"):
+        stack_args(cfg)
