@@ -7,6 +7,7 @@ files in place. Output is deterministic: same config, same bytes.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -44,10 +45,18 @@ DATASOURCE_UID = "stackkit-prometheus"
 
 
 class _Dumper(yaml.SafeDumper):
-    """Plain YAML: no anchors or aliases, whatever objects repeat."""
+    """Plain YAML: no anchors or aliases, whatever objects repeat; files as literal blocks."""
 
     def ignore_aliases(self, data: Any) -> bool:
         return True
+
+
+def _str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
+    style = "|" if "\n" in value else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+
+
+_Dumper.add_representer(str, _str)
 
 
 def _to_yaml(value: Any, indent: int = 0) -> str:
@@ -264,7 +273,32 @@ def render(cfg: StackConfig) -> Files:
         files[PurePosixPath("grafana/dashboards") / f"{name}.json"] = (
             json.dumps(model, indent=2, sort_keys=True) + "\n"
         )
+    if cfg.target == "kubernetes":
+        files.update(_kubernetes(cfg, files))
     return dict(sorted(files.items()))
+
+
+def _kubernetes(cfg: StackConfig, files: Files) -> Files:
+    from .manifests import manifests
+
+    by_path = {str(p): t for p, t in files.items()}
+    checksums = {
+        component: hashlib.sha256(
+            "".join(t for p, t in sorted(by_path.items()) if p.startswith(f"{component}/")).encode()
+        ).hexdigest()[:16]
+        for component in ("otelcol", "prometheus", "grafana")
+    }
+    out: Files = {}
+    for path, docs in manifests(cfg, by_path, prometheus_args(cfg), checksums).items():
+        header = (
+            f"# Rendered by stackkit {__version__}; do not edit: change stackkit.yaml instead.\n"
+        )
+        if isinstance(docs, list):
+            body = yaml.dump_all(docs, Dumper=_Dumper, sort_keys=False, width=1000)
+        else:
+            body = yaml.dump(docs, Dumper=_Dumper, sort_keys=False, width=1000)
+        out[path] = header + body
+    return out
 
 
 MANIFEST = ".stackkit-files"
