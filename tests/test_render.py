@@ -24,7 +24,8 @@ def test_every_file_parses_and_ends_with_one_newline(rendered: Files) -> None:
         assert text.endswith("\n") and not text.endswith("\n\n"), path
         assert "\r" not in text and "\t" not in text, path
         if path.suffix in (".yaml", ".yml"):
-            assert isinstance(yaml.safe_load(text), dict), path
+            docs = list(yaml.safe_load_all(text))
+            assert docs and all(isinstance(d, dict) for d in docs), path
         elif path.suffix == ".json":
             assert isinstance(json.loads(text), dict), path
 
