@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from pathlib import PurePosixPath
 from typing import Any
 
+from . import layout
 from .config import StackConfig
 
 TOKEN_SECRET = "stackkit-otlp-token"
@@ -120,7 +121,7 @@ def manifests(
     container: dict[str, Any] = {
         "name": "otelcol",
         "image": cfg.images.resolve("otelcol"),
-        "args": ["--config", "/etc/otelcol-contrib/config.yaml"],
+        "args": ["--config", layout.OTELCOL_CONFIG],
         "ports": [{"name": n, "containerPort": p} for n, p in otel_ports.items()]
         + [
             {"name": "metrics", "containerPort": col.metrics_port},
@@ -129,7 +130,7 @@ def manifests(
         "readinessProbe": _http_probe("/", col.health_port),
         "livenessProbe": _http_probe("/", col.health_port),
         "resources": {"limits": {"memory": f"{col.memory_limit_mib + 128}Mi"}},
-        "volumeMounts": [{"name": "config", "mountPath": "/etc/otelcol-contrib"}],
+        "volumeMounts": [{"name": "config", "mountPath": layout.OTELCOL_DIR}],
     }
     volumes = [_files_volume("otelcol-config", otel_files)]
     if col.auth.enabled:
@@ -141,7 +142,7 @@ def manifests(
         ]
     if col.tls.enabled:
         container["volumeMounts"].append(
-            {"name": "tls", "mountPath": "/etc/otelcol-contrib/tls", "readOnly": True}
+            {"name": "tls", "mountPath": layout.OTELCOL_TLS_DIR, "readOnly": True}
         )
         volumes.append({"name": "tls", "secret": {"secretName": TLS_SECRET}})
     out[PurePosixPath("kubernetes/otelcol.yaml")] = [
@@ -164,8 +165,8 @@ def manifests(
         if p.startswith("prometheus/") and not p.startswith("prometheus/tests/")
     }
     prom_mounts = [
-        {"name": "config", "mountPath": "/etc/prometheus"},
-        {"name": "data", "mountPath": "/prometheus"},
+        {"name": "config", "mountPath": layout.PROMETHEUS_DIR},
+        {"name": "data", "mountPath": layout.PROMETHEUS_DATA},
     ]
     prom_volumes = [
         _files_volume("prometheus-config", prom_files),
@@ -173,7 +174,7 @@ def manifests(
     ]
     if any(t.basic_auth or t.bearer_token_env for t in prom.remote_write):
         prom_mounts.append(
-            {"name": "secrets", "mountPath": "/etc/prometheus/secrets", "readOnly": True}
+            {"name": "secrets", "mountPath": layout.PROMETHEUS_SECRETS_DIR, "readOnly": True}
         )
         prom_volumes.append({"name": "secrets", "secret": {"secretName": REMOTE_WRITE_SECRET}})
     out[PurePosixPath("kubernetes/prometheus.yaml")] = [
@@ -218,13 +219,13 @@ def manifests(
                         "ports": [{"name": "http", "containerPort": graf.port}],
                         "readinessProbe": _http_probe("/api/health", graf.port),
                         "volumeMounts": [
-                            {"name": "config", "mountPath": "/etc/grafana"},
+                            {"name": "config", "mountPath": layout.GRAFANA_DIR},
                             {
                                 "name": "admin",
-                                "mountPath": "/etc/grafana/secrets",
+                                "mountPath": layout.GRAFANA_SECRETS_DIR,
                                 "readOnly": True,
                             },
-                            {"name": "data", "mountPath": "/var/lib/grafana"},
+                            {"name": "data", "mountPath": layout.GRAFANA_DATA},
                         ],
                     }
                 ],

@@ -23,6 +23,14 @@ import yaml
 from . import __version__, versions
 from .config import StackConfig
 from .errors import RenderError
+from .layout import (
+    GRAFANA_DASHBOARDS_DIR,
+    GRAFANA_SECRETS_DIR,
+    OTELCOL_TLS_DIR,
+    PROMETHEUS_DATA,
+    PROMETHEUS_DIR,
+    PROMETHEUS_SECRETS_DIR,
+)
 from .paths import TEMPLATES_DIR
 from .promql import prom_label
 
@@ -32,15 +40,6 @@ Files = dict[PurePosixPath, str]
 OTELCOL_HOST = "otelcol"
 PROMETHEUS_HOST = "prometheus"
 
-# Paths inside the containers (the upstream images' conventions).
-OTELCOL_CONFIG_PATH = "/etc/otelcol-contrib/config.yaml"
-OTELCOL_TLS_DIR = "/etc/otelcol-contrib/tls"
-PROMETHEUS_CONFIG_DIR = "/etc/prometheus"
-PROMETHEUS_SECRETS_DIR = "/etc/prometheus/secrets"
-GRAFANA_PROVISIONING_DIR = "/etc/grafana/provisioning"
-# Outside /var/lib/grafana (a data volume), so a re-render replaces dashboards, never stacks them.
-GRAFANA_DASHBOARDS_DIR = "/etc/grafana/dashboards"
-GRAFANA_SECRETS_DIR = "/etc/grafana/secrets"
 DATASOURCE_UID = "stackkit-prometheus"
 
 
@@ -230,8 +229,8 @@ def _num(value: float) -> str:
 def prometheus_args(cfg: StackConfig) -> list[str]:
     """Command-line flags for Prometheus (shared by every target)."""
     args = [
-        f"--config.file={PROMETHEUS_CONFIG_DIR}/prometheus.yml",
-        "--storage.tsdb.path=/prometheus",
+        f"--config.file={PROMETHEUS_DIR}/prometheus.yml",
+        f"--storage.tsdb.path={PROMETHEUS_DATA}",
         f"--storage.tsdb.retention.time={cfg.prometheus.retention_time}",
         f"--web.listen-address=:{cfg.prometheus.port}",
         # Series that start inside a query window count from zero (the exporter sends

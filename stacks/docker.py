@@ -5,13 +5,18 @@ from __future__ import annotations
 import pulumi
 import pulumi_docker as docker
 
+from stackkit.layout import (
+    GRAFANA_DATA,
+    GRAFANA_DIR,
+    OTELCOL_CONFIG,
+    OTELCOL_TLS_DIR,
+    PROMETHEUS_DATA,
+    PROMETHEUS_DIR,
+    PROMETHEUS_SECRETS_DIR,
+)
+
 from ._common import StackArgs
 
-# Where the upstream images read their configuration (see stackkit/render.py for the same paths).
-OTELCOL_CONFIG = "/etc/otelcol-contrib/config.yaml"
-OTELCOL_TLS_DIR = "/etc/otelcol-contrib/tls"
-PROMETHEUS_DIR = "/etc/prometheus"
-GRAFANA_DIR = "/etc/grafana"
 RESTART = "unless-stopped"
 
 
@@ -124,14 +129,14 @@ class DockerStack(pulumi.ComponentResource):
             if not rel.startswith("tests/")
         ]
         prom_files += [
-            upload(f"{PROMETHEUS_DIR}/secrets/{target}", pulumi.Output.secret(value))
+            upload(f"{PROMETHEUS_SECRETS_DIR}/{target}", pulumi.Output.secret(value))
             for target, value in sorted(args.remote_write_secrets.items())
         ]
         self.prometheus = container(
             "prometheus",
             command=list(args.prometheus_args),
             ports=published(("prometheus", ports["prometheus"])),
-            volumes=[mount(self.prometheus_data, "/prometheus")],
+            volumes=[mount(self.prometheus_data, PROMETHEUS_DATA)],
             uploads=prom_files,
             healthcheck=_http_check(f"http://localhost:{ports['prometheus']}/-/ready"),
         )
@@ -149,7 +154,7 @@ class DockerStack(pulumi.ComponentResource):
         self.grafana = container(
             "grafana",
             ports=published(("grafana", ports["grafana"])),
-            volumes=[mount(self.grafana_data, "/var/lib/grafana")],
+            volumes=[mount(self.grafana_data, GRAFANA_DATA)],
             uploads=grafana_files,
             healthcheck=_http_check(f"http://localhost:{ports['grafana']}/api/health"),
         )

@@ -19,7 +19,8 @@ import pytest
 from stackkit import versions
 from stackkit.config import StackConfig
 from stackkit.env import ClientSettings, Endpoint, env_vars
-from stackkit.render import OTELCOL_TLS_DIR, render
+from stackkit.layout import OTELCOL_TLS_DIR
+from stackkit.render import render
 from stackkit.status import last_arrival
 from stackkit.verify import VerifyError, verify
 from tests.fixtures import free_port
