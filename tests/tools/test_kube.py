@@ -80,6 +80,12 @@ def test_deployment_becomes_available_and_namespace_deletes(kube_cluster):
 
     k.kubectl("apply", "-f", "-", input=json.dumps(MANIFEST))
     try:
+        # `kubectl wait` fails at once while no Pod exists yet: first wait for the ReplicaSet's Pods.
+        def two_pods():
+            items = k.kubectl_json("get", "pods", "-n", NAMESPACE, "-l", "app=web")["items"]
+            return items if len(items) == 2 else None
+
+        wait_for("the Deployment's 2 Pods to be created", two_pods)
         ready = ["--for=condition=Ready", "pod", "-l", "app=web", "--timeout=120s"]
         k.kubectl("wait", "-n", NAMESPACE, *ready, timeout=150)
 
