@@ -1,7 +1,7 @@
 """A cache that lets `stackkit env` answer from shell start-up without importing anything heavy.
 
 The full command validates the config and resolves the endpoint, then records the result here
-with the files it depended on (their size and modification time, or their absence). The fast
+with the files it depended on (their content, or their absence). The fast
 path in ``__main__`` reuses a record only while every one of those files is unchanged. The token
 is never cached: it is read from its environment variable or its owner-only file each time.
 The file is in ``marshal`` format (built in, no import cost), keyed by the Python version.
@@ -38,12 +38,16 @@ def _key(argv: Sequence[str]) -> str:
     return "\x00".join(parts)
 
 
-def _stamp(path: str) -> tuple[int, int] | None:
+def _stamp(path: str) -> bytes | None:
+    """A file's whole content (configs and outputs are small), or None when it is absent.
+
+    Content, not modification time: an edit within one clock tick must not serve a stale answer.
+    """
     try:
-        st = os.stat(path)
+        with open(path, "rb") as f:
+            return f.read()
     except OSError:
         return None
-    return (st.st_mtime_ns, st.st_size)
 
 
 def _load() -> dict[str, dict[str, object]]:
@@ -89,7 +93,7 @@ def lookup(argv: Sequence[str]) -> str | None:
     entry = _load().get(_key(argv))
     if not entry:
         return None
-    deps: dict[str, tuple[int, int] | None] = entry["deps"]  # type: ignore[assignment]
+    deps: dict[str, bytes | None] = entry["deps"]  # type: ignore[assignment]
     if any(_stamp(path) != stamp for path, stamp in deps.items()):
         return None
     env: dict[str, str] = entry["env"]  # type: ignore[assignment]

@@ -113,3 +113,13 @@ def test_env_cache_follows_config_and_token_changes(tmp_path: Path) -> None:
     (cache,) = Path(os.environ["STACKKIT_STATE_DIR"]).glob("env-cache-*.bin")
     assert b"rotated-token" not in cache.read_bytes()
     assert cache.stat().st_mode & 0o777 == 0o600
+
+
+def test_env_cache_sees_an_edit_that_keeps_size_and_mtime(tmp_path: Path) -> None:
+    config = tmp_path / "stackkit.yaml"
+    config.write_text("collector: {grpc: {port: 14317}}\n")
+    assert "localhost:14317" in _stackkit(["env"], tmp_path).stdout
+    stat = config.stat()
+    config.write_text("collector: {grpc: {port: 24317}}\n")
+    os.utime(config, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    assert "localhost:24317" in _stackkit(["env"], tmp_path).stdout
