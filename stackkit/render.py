@@ -138,12 +138,23 @@ def collector_context(cfg: StackConfig) -> dict[str, Any]:
     log_statements = _promote_statements(attrs.labels) + _policy_statements(
         "user.id", attrs.user_id
     )
-    processors = ["memory_limiter"]
     if merge_series:
-        processors.append("cumulative_to_delta")
-    if metric_statements:
-        processors.append("transform/metrics")
-    processors += ["delta_to_cumulative", "batch"]
+        # Deltas from different processes now share one stream; delta-to-cumulative drops any
+        # point older than the stream's last one, and independent clients interleave. The batch
+        # processor hands points on one batch at a time, so stamping them on arrival keeps every
+        # merged stream in order and none is lost.
+        metric_statements = [
+            "set(time_unix_nano, UnixNano(Now()))",
+            "set(start_time_unix_nano, time_unix_nano - 1)",
+            *metric_statements,
+        ]
+        processors = ["memory_limiter", "batch", "cumulative_to_delta", "transform/metrics"]
+        processors.append("delta_to_cumulative")
+    else:
+        processors = ["memory_limiter"]
+        if metric_statements:
+            processors.append("transform/metrics")
+        processors += ["delta_to_cumulative", "batch"]
     log_processors = ["memory_limiter", *(["transform/events"] if log_statements else []), "batch"]
     listeners = [(n, lc.port) for n, lc in (("grpc", col.grpc), ("http", col.http)) if lc.enabled]
     extensions = ["health_check"] + (["bearertokenauth"] if col.auth.enabled else [])

@@ -10,6 +10,7 @@ import secrets
 import subprocess
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -185,12 +186,19 @@ def test_dropping_session_id_keeps_totals_exact(
 ) -> None:
     """Merged series must add up for cumulative clients too (the reported USD 1.97M trap)."""
     stack = local_stack(attributes={"session_id": "drop"})
-    _, cumulative = run_sessions(
-        run_claude, stack.client_env("grpc", "team-merged", "cumulative"), 3
-    )
-    _, delta = run_sessions(
-        run_claude, stack.client_env("http/protobuf", "team-merged", "delta"), 3, first=3
-    )
+    # Six processes at once, two temporalities and protocols, all into the same merged series.
+    with ThreadPoolExecutor(2) as pool:
+        grpc = pool.submit(
+            run_sessions, run_claude, stack.client_env("grpc", "team-merged", "cumulative"), 3
+        )
+        http = pool.submit(
+            run_sessions,
+            run_claude,
+            stack.client_env("http/protobuf", "team-merged", "delta"),
+            3,
+            first=3,
+        )
+        (_, cumulative), (_, delta) = grpc.result(), http.result()
     wait_for_totals(stack.query, '{team_id="team-merged"}', add(cumulative, delta))
     assert stack.query('count(claude_code_session_count_total{session_id!=""})') == []
 
