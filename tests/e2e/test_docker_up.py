@@ -257,7 +257,15 @@ def test_verify_with_the_snippet(deployed: Deployed) -> None:
     env = deployed.client_env("grpc", "e2e-verify", "cumulative")
     result = deployed.stackkit("verify", "--timeout", "60", extra_env=env)
     assert "step 4/4 ok" in result.stderr
-    status = deployed.stackkit("status")
+    deadline = time.monotonic() + 30  # the Collector's own counters are scraped separately
+    while True:
+        status = deployed.stackkit("status", check=False)
+        if (
+            re.search(r"telemetry +last arrived \d+s ago", status.stdout)
+            or time.monotonic() > deadline
+        ):
+            break
+        time.sleep(2)
     assert re.search(r"telemetry +last arrived \d+s ago", status.stdout), status.stdout
 
 
