@@ -1,11 +1,13 @@
 # The README's commands. `make test` is what CI runs (.ci/run).
 SHELL := /bin/bash
-UV := $(shell command -v uv 2>/dev/null || echo $(HOME)/.local/bin/uv)
+# The pinned uv from the tool cache (tools/install-uv.sh installs it on first use), never
+# whatever uv happens to be on PATH: a fresh machine and a developer's get the same one.
+UV = $(or $(UV_BIN),$(eval UV_BIN := $(shell tools/install-uv.sh))$(UV_BIN))
 
 .PHONY: install up quickstart tools test test-fast golden lint bench
 
-install:  ## stackkit and its locked dependencies in .venv (uv is installed from PyPI if missing)
-	@command -v uv >/dev/null || test -x $(UV) || python3 -m pip install --quiet --user uv
+install:  ## stackkit and its locked dependencies in .venv (the pinned uv is installed from PyPI if missing)
+	@test -n "$(UV)" || { echo "make: cannot install uv (see the message above)" >&2; exit 1; }
 	$(UV) sync --frozen
 
 up: install  ## install, then bring the stack up on this machine's Docker (see tools/local-stack.sh)

@@ -34,6 +34,9 @@ PULUMI_DOCKER_VERSION = "5.2.0"
 PULUMI_KUBERNETES_VERSION = "4.25.0"
 PULUMI_KUBERNETES_PROVIDER_GO_VERSION = "v4.0.0-20260115033456-f47bc2d6f199"
 
+# The package manager `make install` uses (tools/install-uv.sh installs it into the tool cache).
+UV_VERSION = "0.13.9"
+
 # Test-only tools (built offline by tools/build-*.sh into a versioned cache).
 ETCD_VERSION = "3.6.16"
 KUBERNETES_VERSION = "1.34.4"

@@ -14,6 +14,7 @@ from stackkit.cli import app
 from stackkit.config import StackConfig
 from stackkit.docker_api import Engine
 from stackkit.errors import DeployError
+from tests.fixtures import free_port
 
 
 class FakeEngine:
@@ -71,6 +72,22 @@ def test_missing_image_stops_before_any_change(engine: Any) -> None:
     assert fake.pulled == [cfg.images.resolve("otelcol")]
 
 
+def _on_free_ports(grafana_port: int) -> StackConfig:
+    """A config whose every published port is free, but Grafana's: a user's own stack may hold
+    the default ports while the tests run, and must neither break them nor be touched."""
+    return StackConfig.model_validate(
+        {
+            "collector": {
+                "grpc": {"port": free_port()},
+                "http": {"port": free_port()},
+                "health_port": free_port(),
+            },
+            "prometheus": {"port": free_port()},
+            "grafana": {"port": grafana_port},
+        }
+    )
+
+
 def test_port_in_use_by_another_program(engine: Any) -> None:
     cfg = StackConfig()
     engine(FakeEngine(images={cfg.images.resolve(c) for c in ("otelcol", "prometheus", "grafana")}))
@@ -78,7 +95,7 @@ def test_port_in_use_by_another_program(engine: Any) -> None:
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         port = busy.getsockname()[1]
-        taken = StackConfig.model_validate({"grafana": {"port": port}})
+        taken = _on_free_ports(port)
         with pytest.raises(DeployError, match=f"port {port} on 127.0.0.1 \\(grafana\\) is in use"):
             deploy.preflight(taken)
 
@@ -88,7 +105,7 @@ def test_ports_our_own_stack_holds_are_fine(engine: Any) -> None:
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         port = busy.getsockname()[1]
-        cfg = StackConfig.model_validate({"grafana": {"port": port}})
+        cfg = _on_free_ports(port)
         engine(
             FakeEngine(
                 {cfg.images.resolve(c) for c in ("otelcol", "prometheus", "grafana")},

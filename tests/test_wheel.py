@@ -16,15 +16,20 @@ from .conftest import GOLDEN, ROOT
 
 
 @pytest.fixture(scope="module")
-def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def uv() -> str:
+    # `uv run` (how `make test` runs pytest) names its own binary in UV; the .venv uv makes has
+    # no pip, and uv need not be on PATH (tools/install-uv.sh keeps it in the tool cache).
+    found = os.environ.get("UV") or shutil.which("uv")
+    assert found, "run the tests through `make test` (uv run), or put uv on PATH"
+    return found
+
+
+@pytest.fixture(scope="module")
+def wheel(uv: str, tmp_path_factory: pytest.TempPathFactory) -> Path:
     dist = tmp_path_factory.mktemp("dist")
-    uv = shutil.which("uv")
-    cmd = (
-        [uv, "build", "--wheel", "--out-dir", str(dist)]
-        if uv
-        else [sys.executable, "-m", "pip", "wheel", "--no-deps", "-w", str(dist), "."]
+    subprocess.run(
+        [uv, "build", "--wheel", "--out-dir", str(dist)], cwd=ROOT, check=True, capture_output=True
     )
-    subprocess.run(cmd, cwd=ROOT, check=True, capture_output=True)
     (built,) = dist.glob("stackkit-*.whl")
     return built
 
@@ -38,13 +43,14 @@ def test_wheel_carries_templates_and_stacks(wheel: Path) -> None:
     assert "stackkit/stacks/__init__.py" in names
 
 
-def test_installed_wheel_renders_the_golden_output(wheel: Path, tmp_path: Path) -> None:
+def test_installed_wheel_renders_the_golden_output(uv: str, wheel: Path, tmp_path: Path) -> None:
     venv = tmp_path / "venv"
-    subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", str(venv)], check=True)
+    subprocess.run([uv, "venv", "-q", "--python", sys.executable, str(venv)], check=True)
     py = venv / "bin" / "python"
-    # Dependencies come from this environment (system site packages); only stackkit is new.
+    # Dependencies come from this environment (PYTHONPATH below); only stackkit is new.
     subprocess.run(
-        [py, "-m", "pip", "install", "-q", "--no-deps", "--no-index", str(wheel)], check=True
+        [uv, "pip", "install", "-q", "--python", str(py), "--no-deps", "--offline", str(wheel)],
+        check=True,
     )
     work = tmp_path / "elsewhere"
     work.mkdir()

@@ -12,6 +12,8 @@ export STACKKIT_TOOLS
 eval "$(python3 "$TOOLS_REPO/stackkit/versions.py")"
 
 export GOFLAGS="${GOFLAGS:--mod=mod}" CGO_ENABLED=0 GOTOOLCHAIN=local
+# Go's own installer puts it in /usr/local/go; a PATH with only the system's directories lacks it.
+if ! command -v go >/dev/null && [[ -x /usr/local/go/bin/go ]]; then PATH="/usr/local/go/bin:$PATH"; fi
 
 log() { printf '[tools %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 
