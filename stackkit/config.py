@@ -78,11 +78,11 @@ class TLSConfig(_Model):
 
 
 class BatchConfig(_Model):
-    """The Collector's batch processor."""
+    """The Collector's batch processor: it also puts points in order before delta-to-cumulative."""
 
-    timeout: Duration = "5s"
-    send_batch_size: int = Field(1024, ge=1)
-    send_batch_max_size: int = Field(2048, ge=1)
+    timeout: Duration = "1s"
+    send_batch_size: int = Field(2048, ge=1)
+    send_batch_max_size: int = Field(4096, ge=1)
 
     @model_validator(mode="after")
     def _max_not_below_size(self) -> BatchConfig:
@@ -105,10 +105,33 @@ class CollectorConfig(_Model):
         8889, description="Port of the Prometheus exporter Prometheus scrapes."
     )
     telemetry_port: Port = Field(8888, description="Port of the Collector's own metrics.")
+    export: Literal["otlp", "remote_write", "scrape"] = Field(
+        "otlp",
+        description="How data reaches Prometheus: otlp (pushed to Prometheus' OTLP receiver "
+        "through a queue that survives restarts), remote_write (pushed with the remote-write "
+        "protocol), or scrape (Prometheus scrapes the Collector's exporter: for a Prometheus "
+        "that only scrapes, such as one run by the Prometheus Operator).",
+    )
+    max_stale: Duration = Field(
+        "5m",
+        description="How long the Collector keeps the running total of a stream that receives "
+        "nothing (delta-to-cumulative). A stream that comes back later starts from zero again, "
+        "which Prometheus counts as a counter reset: totals stay exact.",
+    )
+    push_interval: Duration = Field(
+        "5s",
+        description="With a push export, how often each stream's latest running total is sent.",
+    )
+    queue_size: int = Field(
+        5000,
+        ge=10,
+        description="Batches the Collector holds (on disk with the docker target) while "
+        "Prometheus cannot take them; when full, clients are refused.",
+    )
     metric_expiration: Duration = Field(
         "24h",
-        description="How long the exporter keeps a series without updates (short values make "
-        "one-shot counters vanish from Prometheus).",
+        description="With export: scrape, how long the exporter keeps a series without updates "
+        "(short values make one-shot counters vanish from Prometheus).",
     )
 
     @model_validator(mode="after")
@@ -187,6 +210,7 @@ class PrometheusConfig(_Model):
     evaluation_interval: Duration = "15s"
     port: Port = 9090
     alertmanager_url: str | None = Field(None, pattern=r"^https?://\S+$")
+    memory_limit_mib: int = Field(2048, ge=256, description="Memory limit (Kubernetes).")
     remote_write: tuple[RemoteWriteTarget, ...] = ()
 
     @field_validator("remote_write")
@@ -255,6 +279,9 @@ class KubernetesConfig(_Model):
     prometheus_storage: str = Field("20Gi", pattern=r"^[0-9]+(Mi|Gi|Ti)$")
     grafana_storage: str = Field("2Gi", pattern=r"^[0-9]+(Mi|Gi|Ti)$")
     collector_service_type: Literal["ClusterIP", "LoadBalancer", "NodePort"] = "ClusterIP"
+    collector_replicas: int = Field(
+        2, ge=1, le=20, description="Collector pods; with 2 or more a rollout never stops intake."
+    )
 
 
 class ClientConfig(_Model):

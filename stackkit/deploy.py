@@ -2,7 +2,8 @@
 
 Inline programs, a local file backend under stackkit's state folder (no Pulumi account), and a
 passphrase generated once and kept with owner-only permissions (or taken from the environment).
-Checks that can fail without changing anything run first (`preflight`).
+One Pulumi stack per stackkit stack and target. Checks that can fail without changing anything
+run first (:mod:`stackkit.preflight`).
 """
 
 from __future__ import annotations
@@ -10,20 +11,18 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import versions
+from . import manifests, model, preflight, versions
 from .config import StackConfig
-from .docker_api import DockerUnavailable, Engine
 from .endpoint import otlp_token
 from .errors import DeployError
 from .paths import import_stacks
-from .render import prometheus_args, render
+from .render import render
 from .state import OUTPUTS_FILE, secret, stack_dir, write_private
 
 PROJECT = "stackkit"
@@ -45,16 +44,9 @@ def _quiet(_: str) -> None:
     pass
 
 
-def ports(cfg: StackConfig) -> dict[str, int]:
-    """Host ports the stack publishes, by role."""
-    col = cfg.collector
-    result = {"otelcol_health": col.health_port, "prometheus": cfg.prometheus.port}
-    result["grafana"] = cfg.grafana.port
-    if col.grpc.enabled:
-        result["grpc"] = col.grpc.port
-    if col.http.enabled:
-        result["http"] = col.http.port
-    return result
+def build(cfg: StackConfig) -> model.Stack:
+    """The model of the stack ``cfg`` describes, with its rendered files."""
+    return model.build(cfg, {str(p): text for p, text in render(cfg).items()})
 
 
 def grafana_password(cfg: StackConfig) -> str:
@@ -79,7 +71,7 @@ def _remote_write_secrets(cfg: StackConfig) -> dict[str, str]:
 
 def _tls_files(cfg: StackConfig) -> dict[str, str]:
     tls = cfg.collector.tls
-    files = {}
+    files: dict[str, str] = {}
     for name, field_name, path in (
         ("tls.crt", "cert_file", tls.cert_file),
         ("tls.key", "key_file", tls.key_file),
@@ -96,88 +88,63 @@ def _tls_files(cfg: StackConfig) -> dict[str, str]:
     return files
 
 
+def secret_values(cfg: StackConfig) -> dict[str, dict[str, str]]:
+    """The value of every secret the stack reads, by secret name and key."""
+    values = {model.GRAFANA_SECRET: {"password": grafana_password(cfg)}}
+    token = otlp_token(cfg)
+    if token is not None:
+        values[model.TOKEN_SECRET] = {"token": token}
+    if written := _remote_write_secrets(cfg):
+        values[model.REMOTE_WRITE_SECRET] = written
+    if tls := _tls_files(cfg):
+        values[model.TLS_SECRET] = tls
+    return values
+
+
 def stack_args(cfg: StackConfig, running: bool = True) -> Any:
-    """The plain data the Pulumi program receives."""
+    """The plain data the Docker program receives."""
     stacks = import_stacks()
     return stacks.StackArgs(
-        name=cfg.name,
-        files={str(p): text for p, text in render(cfg).items()},
-        images={c: cfg.images.resolve(c) for c in versions.IMAGES},
-        ports=ports(cfg),
-        prometheus_args=prometheus_args(cfg),
-        grafana_admin_password=grafana_password(cfg),
-        otlp_token=otlp_token(cfg),
-        token_env=cfg.collector.auth.token_env,
-        remote_write_secrets=_remote_write_secrets(cfg) if running else {},
-        tls_files=_tls_files(cfg) if running else {},
+        stack=build(cfg),
+        secrets=stacks.Secrets(secret_values(cfg) if running else {}),
         bind_address=cfg.docker.bind_address,
         running=running,
     )
 
 
-# --- checks that change nothing -------------------------------------------------------------
-
-
-def preflight(cfg: StackConfig, progress: Progress = _quiet) -> None:
-    """Fail before any change when Docker, an image or a host port is not usable."""
-    if cfg.target != "docker":
-        raise DeployError(
-            "only the docker target deploys today; for Kubernetes, commit the output of "
-            "`stackkit render --target kubernetes` to your GitOps repository"
-        )
-    _require_engine()
-    engine = Engine.from_env()
-    for component in versions.IMAGES:
-        ref = cfg.images.resolve(component)
-        if engine.has_image(ref):
+def kubernetes_args(cfg: StackConfig, running: bool = True) -> Any:
+    """The plain data the Kubernetes program receives: the objects `render` writes, by
+    component, and the Secrets (from generated values) that `render` only names."""
+    stack = build(cfg)
+    by_component: dict[str, list[dict[str, Any]]] = {}
+    namespace: dict[str, Any] = {}
+    for obj in manifests.objects(cfg, stack):
+        if obj["kind"] == "Namespace":
+            namespace = obj
             continue
-        progress(f"pulling {ref}")
-        reason = engine.pull(ref)
-        if reason is not None:
-            raise DeployError(
-                f"image {ref} ({component}) is not on this machine and cannot be pulled "
-                f"({reason}). Load it with `docker load`, mirror it and set images.registry, or "
-                f"set images.{component} to an image you have; nothing was changed"
-            )
-    ours = _published_by_stack(engine, cfg.name)
-    for role, port in sorted(ports(cfg).items()):
-        if port not in ours and not _port_free(cfg.docker.bind_address, port):
-            raise DeployError(
-                f"port {port} on {cfg.docker.bind_address} ({role}) is in use by another "
-                f"program: stop it or choose another port in the config; nothing was changed"
-            )
-
-
-def _published_by_stack(engine: Engine, name: str) -> set[int]:
-    ports_in_use = set()
-    for c in engine.containers(f"stackkit.stack={name}"):
-        for p in c.get("Ports") or []:
-            if p.get("PublicPort"):
-                ports_in_use.add(int(p["PublicPort"]))
-    return ports_in_use
-
-
-def _port_free(address: str, port: int) -> bool:
-    family = socket.AF_INET6 if ":" in address else socket.AF_INET
-    with socket.socket(family, socket.SOCK_STREAM) as s:
-        # As Docker's own listener does: connections in TIME_WAIT do not make a port busy.
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            s.bind((address, port))
-        except OSError:
-            return False
-    return True
+        component = obj["metadata"]["labels"]["app.kubernetes.io/name"]
+        by_component.setdefault(component, []).append(obj)
+    k8s = cfg.kubernetes
+    return import_stacks().KubernetesArgs(
+        namespace=namespace,
+        objects=by_component,
+        secrets=manifests.secrets(cfg, stack, secret_values(cfg)) if running else (),
+        kubeconfig=str(k8s.kubeconfig.expanduser()) if k8s.kubeconfig else None,
+        context=k8s.context,
+        running=running,
+    )
 
 
 # --- Pulumi ---------------------------------------------------------------------------------
 
 
 def _tool_cache() -> list[Path]:
-    """The Pulumi CLI and Docker provider `make up` builds offline, when they are there."""
+    """The Pulumi CLI and providers `make up` builds offline, when they are there."""
     root = Path(os.environ.get("STACKKIT_TOOLS") or Path.home() / ".cache" / "stackkit-tools")
     built = [
         root / f"pulumi-{versions.PULUMI_VERSION}" / "bin",
         root / f"pulumi-docker-{versions.PULUMI_DOCKER_VERSION}" / "bin",
+        root / f"pulumi-kubernetes-{versions.PULUMI_KUBERNETES_VERSION}" / "bin",
     ]
     return [d for d in built if (d.parent / ".complete").exists()]
 
@@ -211,20 +178,37 @@ def _workspace_env(cfg: StackConfig) -> dict[str, str]:
     return env
 
 
-def _stack(cfg: StackConfig, running: bool) -> Any:
-    from pulumi import automation as auto
+def pulumi_stack_name(cfg: StackConfig) -> str:
+    """One Pulumi stack per stackkit stack and target (Docker keeps the stack's own name)."""
+    return cfg.name if cfg.target == "docker" else f"{cfg.name}.{cfg.target}"
 
-    args = stack_args(cfg, running)
 
-    def program() -> None:
+def _program(cfg: StackConfig, running: bool) -> Callable[[], None]:
+    if cfg.target == "kubernetes":
+        kube_args = kubernetes_args(cfg, running)
+
+        def kube_program() -> None:
+            import_stacks().KubernetesStack(cfg.name, kube_args)
+
+        return kube_program
+    docker_args = stack_args(cfg, running)
+
+    def docker_program() -> None:
         import pulumi
 
-        stacks = import_stacks()
-        deployed = stacks.DockerStack(cfg.name, args)
+        deployed = import_stacks().DockerStack(cfg.name, docker_args)
         pulumi.export("grafana_url", deployed.grafana_url)
         pulumi.export("prometheus_url", deployed.prometheus_url)
         pulumi.export("otlp_endpoints", deployed.otlp_endpoints)
 
+    return docker_program
+
+
+def _stack(cfg: StackConfig, running: bool) -> Any:
+    from pulumi import automation as auto
+
+    program = _program(cfg, running)
+    name = pulumi_stack_name(cfg)
     opts = auto.LocalWorkspaceOptions(
         pulumi_command=auto.PulumiCommand(root=_pulumi_root(), skip_version_check=True),
         env_vars=_workspace_env(cfg),
@@ -233,10 +217,10 @@ def _stack(cfg: StackConfig, running: bool) -> Any:
     )
     try:
         return auto.create_or_select_stack(
-            stack_name=cfg.name, project_name=PROJECT, program=program, opts=opts
+            stack_name=name, project_name=PROJECT, program=program, opts=opts
         )
     except auto.CommandError as e:
-        raise DeployError(f"cannot open the Pulumi stack {cfg.name}: {_tail(e)}") from e
+        raise DeployError(f"cannot open the Pulumi stack {name}: {_tail(e)}") from e
 
 
 def _tail(e: Exception, lines: int = 8) -> str:
@@ -304,31 +288,40 @@ def _run(cfg: StackConfig, operation: str, progress: Progress, running: bool = T
         raise DeployError(f"{operation} failed{hint}:\n  {_tail(e)}") from e
 
 
-def _require_engine() -> None:
-    try:
-        Engine.from_env().ping()
-    except DockerUnavailable as e:
-        raise DeployError(f"{e}: start Docker, or point DOCKER_HOST at a running engine") from None
+def _check(cfg: StackConfig, progress: Progress) -> None:
+    if cfg.target == "kubernetes":
+        preflight.kubernetes(cfg, progress)
+    else:
+        preflight.docker(cfg, build(cfg), progress)
 
 
 def up(cfg: StackConfig, progress: Progress = _quiet) -> Result:
     """Create or update the stack; returns what changed and the stack's outputs."""
-    preflight(cfg, progress)
+    _check(cfg, progress)
     result = _run(cfg, "up", progress)
-    outputs = {k: v.value for k, v in result.outputs.items()}
+    outputs: dict[str, Any] = {k: v.value for k, v in result.outputs.items()}
+    if cfg.target == "kubernetes":
+        from .kube_status import endpoints
+
+        outputs = endpoints(cfg, preflight.cluster(cfg))
+    outputs["target"] = cfg.target
     write_private(stack_dir(cfg.name) / OUTPUTS_FILE, json.dumps(outputs, indent=2, sort_keys=True))
     return Result(_changes(result.summary.resource_changes), outputs)
 
 
 def preview(cfg: StackConfig, progress: Progress = _quiet) -> Result:
     """What `up` would change, without changing anything."""
-    preflight(cfg, progress)
+    _check(cfg, progress)
     return Result(_changes(_run(cfg, "preview", progress).change_summary))
 
 
 def down(cfg: StackConfig, purge: bool = False, progress: Progress = _quiet) -> Result:
-    """Remove containers and network; data volumes stay unless ``purge``."""
-    _require_engine()
+    """Remove the stack's workloads; data volumes stay unless ``purge``."""
+    if cfg.target == "kubernetes":
+        c = preflight.cluster(cfg)
+        progress(f"cluster {c.server} (context {c.context}), namespace {cfg.kubernetes.namespace}")
+    else:
+        preflight.require_engine()
     # Without purge, `down` is an update to a program that keeps only the data volumes.
     result = _run(cfg, "destroy" if purge else "up", progress, running=False)
     (stack_dir(cfg.name) / OUTPUTS_FILE).unlink(missing_ok=True)

@@ -1,28 +1,28 @@
-"""Kubernetes manifests for the stack, built as data (rendered for `--target kubernetes`).
+"""The Kubernetes objects of a stack, as plain data, translated from the model.
 
-The rendered configuration files go into ConfigMaps; secrets are referenced by name and never
-written: the token, the Grafana password, remote-write credentials and TLS files live in Secrets
-the platform team creates (the README of the output says how). A GitOps repository can commit the
-folder and apply it with `kubectl apply -k`.
+``render --target kubernetes`` writes these for a GitOps repository, and ``stackkit up`` on
+Kubernetes applies exactly these (plus the Secrets it creates from generated values, which
+:func:`secrets` builds and ``render`` only references by name). Standard library, config and
+model only: the Pulumi program imports this module.
+
+Every pod passes Pod Security "restricted": non-root, no privilege escalation, all capabilities
+dropped, the runtime's seccomp profile, a read-only root filesystem with writable empty folders
+only where the program needs them, and no service-account token.
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
-from pathlib import PurePosixPath
+from posixpath import basename, dirname
 from typing import Any
 
-from . import layout
 from .config import StackConfig
+from .model import OTELCOL_HOST, Component, Stack
 
-TOKEN_SECRET = "stackkit-otlp-token"
-GRAFANA_SECRET = "stackkit-grafana-admin"
-REMOTE_WRITE_SECRET = "stackkit-remote-write"
-TLS_SECRET = "stackkit-otlp-tls"
-
-
-def _labels(component: str) -> dict[str, str]:
-    return {"app.kubernetes.io/name": component, "app.kubernetes.io/part-of": "stackkit"}
+PART_OF = "stackkit"
+CHECKSUM = "stackkit/config-checksum"
+PREFIX = "kubernetes"
 
 
 def _key(path: str) -> str:
@@ -30,232 +30,342 @@ def _key(path: str) -> str:
     return path.replace("/", "__")
 
 
-def _config_map(name: str, files: Mapping[str, str]) -> dict[str, Any]:
+def labels(component: str, stack: str) -> dict[str, str]:
+    """The labels of every object of ``component``."""
     return {
-        "apiVersion": "v1",
-        "kind": "ConfigMap",
-        "metadata": {"name": name, "labels": _labels(name.rsplit("-", 1)[0])},
-        "data": {_key(p): text for p, text in sorted(files.items())},
+        "app.kubernetes.io/name": component,
+        "app.kubernetes.io/instance": stack,
+        "app.kubernetes.io/part-of": PART_OF,
     }
 
 
-def _files_volume(name: str, files: Mapping[str, str]) -> dict[str, Any]:
-    return {
-        "name": "config",
-        "configMap": {
+def _selector(component: str, stack: str) -> dict[str, str]:
+    return {k: v for k, v in labels(component, stack).items() if k != "app.kubernetes.io/part-of"}
+
+
+def checksum(component: Component) -> str:
+    """A digest of a component's files: it changes, the pods roll."""
+    digest = hashlib.sha256()
+    for path, text in sorted(component.files.items()):
+        digest.update(f"{path}\0{text}\0".encode())
+    return digest.hexdigest()[:16]
+
+
+class _Objects:
+    def __init__(self, cfg: StackConfig, stack: Stack) -> None:
+        self.cfg, self.stack = cfg, stack
+        self.namespace = cfg.kubernetes.namespace
+
+    def meta(self, name: str, component: str) -> dict[str, Any]:
+        return {
             "name": name,
-            "items": [{"key": _key(p), "path": p} for p in sorted(files)],
-        },
-    }
+            "namespace": self.namespace,
+            "labels": labels(component, self.stack.name),
+        }
 
+    def config_map(self, c: Component) -> dict[str, Any]:
+        return {
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": self.meta(f"{c.name}-config", c.name),
+            "data": {_key(p): text for p, text in sorted(c.files.items())},
+        }
 
-def _deployment(
-    component: str, pod: dict[str, Any], annotations: Mapping[str, str] | None = None
-) -> dict[str, Any]:
-    template_meta: dict[str, Any] = {"labels": _labels(component)}
-    if annotations:
-        template_meta["annotations"] = dict(annotations)
-    return {
-        "apiVersion": "apps/v1",
-        "kind": "Deployment",
-        "metadata": {"name": component, "labels": _labels(component)},
-        "spec": {
-            "replicas": 1,
-            "strategy": {"type": "Recreate"},
-            "selector": {"matchLabels": _labels(component)},
-            "template": {"metadata": template_meta, "spec": pod},
-        },
-    }
+    def claim(self, c: Component) -> dict[str, Any]:
+        spec: dict[str, Any] = {
+            "accessModes": ["ReadWriteOnce"],
+            "resources": {"requests": {"storage": c.data_size}},
+        }
+        if self.cfg.kubernetes.storage_class:
+            spec["storageClassName"] = self.cfg.kubernetes.storage_class
+        return {
+            "apiVersion": "v1",
+            "kind": "PersistentVolumeClaim",
+            "metadata": self.meta(f"{c.name}-data", c.name),
+            "spec": spec,
+        }
 
-
-def _service(component: str, ports: Mapping[str, int], kind: str = "ClusterIP") -> dict[str, Any]:
-    return {
-        "apiVersion": "v1",
-        "kind": "Service",
-        "metadata": {"name": component, "labels": _labels(component)},
-        "spec": {
-            "type": kind,
-            "selector": _labels(component),
-            "ports": [
-                {"name": name, "port": port, "targetPort": port, "protocol": "TCP"}
-                for name, port in ports.items()
-            ],
-        },
-    }
-
-
-def _claim(component: str, size: str, storage_class: str | None) -> dict[str, Any]:
-    spec: dict[str, Any] = {
-        "accessModes": ["ReadWriteOnce"],
-        "resources": {"requests": {"storage": size}},
-    }
-    if storage_class:
-        spec["storageClassName"] = storage_class
-    return {
-        "apiVersion": "v1",
-        "kind": "PersistentVolumeClaim",
-        "metadata": {"name": f"{component}-data", "labels": _labels(component)},
-        "spec": spec,
-    }
-
-
-def _http_probe(path: str, port: int) -> dict[str, Any]:
-    return {"httpGet": {"path": path, "port": port}, "periodSeconds": 10, "failureThreshold": 6}
-
-
-def manifests(
-    cfg: StackConfig,
-    files: Mapping[str, str],
-    prometheus_args: list[str],
-    checksums: Mapping[str, str],
-) -> dict[PurePosixPath, Any]:
-    """Every manifest, by output path; ``checksums`` roll a Deployment when its files change."""
-    col, prom, graf, k8s = cfg.collector, cfg.prometheus, cfg.grafana, cfg.kubernetes
-    out: dict[PurePosixPath, Any] = {}
-
-    otel_files = {"config.yaml": files["otelcol/config.yaml"]}
-    otel_ports = {
-        **({"otlp-grpc": col.grpc.port} if col.grpc.enabled else {}),
-        **({"otlp-http": col.http.port} if col.http.enabled else {}),
-    }
-    container: dict[str, Any] = {
-        "name": "otelcol",
-        "image": cfg.images.resolve("otelcol"),
-        "args": ["--config", layout.OTELCOL_CONFIG],
-        "ports": [{"name": n, "containerPort": p} for n, p in otel_ports.items()]
-        + [
-            {"name": "metrics", "containerPort": col.metrics_port},
-            {"name": "telemetry", "containerPort": col.telemetry_port},
-        ],
-        "readinessProbe": _http_probe("/", col.health_port),
-        "livenessProbe": _http_probe("/", col.health_port),
-        "resources": {"limits": {"memory": f"{col.memory_limit_mib + 128}Mi"}},
-        "volumeMounts": [{"name": "config", "mountPath": layout.OTELCOL_DIR}],
-    }
-    volumes = [_files_volume("otelcol-config", otel_files)]
-    if col.auth.enabled:
-        container["env"] = [
+    def pod(self, c: Component) -> dict[str, Any]:
+        mounts: list[dict[str, Any]] = [{"name": "config", "mountPath": c.config_dir}]
+        volumes: list[dict[str, Any]] = [
             {
-                "name": col.auth.token_env,
-                "valueFrom": {"secretKeyRef": {"name": TOKEN_SECRET, "key": "token"}},
+                "name": "config",
+                "configMap": {
+                    "name": f"{c.name}-config",
+                    "items": [{"key": _key(p), "path": p} for p in sorted(c.files)],
+                },
             }
         ]
-    if col.tls.enabled:
-        container["volumeMounts"].append(
-            {"name": "tls", "mountPath": layout.OTELCOL_TLS_DIR, "readOnly": True}
-        )
-        volumes.append({"name": "tls", "secret": {"secretName": TLS_SECRET}})
-    out[PurePosixPath("kubernetes/otelcol.yaml")] = [
-        _config_map("otelcol-config", otel_files),
-        _deployment(
-            "otelcol",
-            {"containers": [container], "volumes": volumes},
-            {"stackkit/config-checksum": checksums["otelcol"]},
-        ),
-        _service(
-            "otelcol",
-            {**otel_ports, "metrics": col.metrics_port, "telemetry": col.telemetry_port},
-            k8s.collector_service_type,
-        ),
-    ]
-
-    prom_files = {
-        p.removeprefix("prometheus/"): t
-        for p, t in files.items()
-        if p.startswith("prometheus/") and not p.startswith("prometheus/tests/")
-    }
-    prom_mounts = [
-        {"name": "config", "mountPath": layout.PROMETHEUS_DIR},
-        {"name": "data", "mountPath": layout.PROMETHEUS_DATA},
-    ]
-    prom_volumes = [
-        _files_volume("prometheus-config", prom_files),
-        {"name": "data", "persistentVolumeClaim": {"claimName": "prometheus-data"}},
-    ]
-    if any(t.basic_auth or t.bearer_token_env for t in prom.remote_write):
-        prom_mounts.append(
-            {"name": "secrets", "mountPath": layout.PROMETHEUS_SECRETS_DIR, "readOnly": True}
-        )
-        prom_volumes.append({"name": "secrets", "secret": {"secretName": REMOTE_WRITE_SECRET}})
-    out[PurePosixPath("kubernetes/prometheus.yaml")] = [
-        _config_map("prometheus-config", prom_files),
-        _claim("prometheus", k8s.prometheus_storage, k8s.storage_class),
-        _deployment(
-            "prometheus",
-            {
-                "securityContext": {"runAsUser": 65534, "runAsNonRoot": True, "fsGroup": 65534},
-                "containers": [
-                    {
-                        "name": "prometheus",
-                        "image": cfg.images.resolve("prometheus"),
-                        "args": prometheus_args,
-                        "ports": [{"name": "http", "containerPort": prom.port}],
-                        "readinessProbe": _http_probe("/-/ready", prom.port),
-                        "livenessProbe": _http_probe("/-/healthy", prom.port),
-                        "volumeMounts": prom_mounts,
-                    }
-                ],
-                "volumes": prom_volumes,
-            },
-            {"stackkit/config-checksum": checksums["prometheus"]},
-        ),
-        _service("prometheus", {"http": prom.port}),
-    ]
-
-    graf_files = {
-        p.removeprefix("grafana/"): t for p, t in files.items() if p.startswith("grafana/")
-    }
-    out[PurePosixPath("kubernetes/grafana.yaml")] = [
-        _config_map("grafana-config", graf_files),
-        _claim("grafana", k8s.grafana_storage, k8s.storage_class),
-        _deployment(
-            "grafana",
-            {
-                "securityContext": {"runAsUser": 472, "runAsNonRoot": True, "fsGroup": 472},
-                "containers": [
-                    {
-                        "name": "grafana",
-                        "image": cfg.images.resolve("grafana"),
-                        "ports": [{"name": "http", "containerPort": graf.port}],
-                        "readinessProbe": _http_probe("/api/health", graf.port),
-                        "volumeMounts": [
-                            {"name": "config", "mountPath": layout.GRAFANA_DIR},
-                            {
-                                "name": "admin",
-                                "mountPath": layout.GRAFANA_SECRETS_DIR,
-                                "readOnly": True,
-                            },
-                            {"name": "data", "mountPath": layout.GRAFANA_DATA},
-                        ],
-                    }
-                ],
-                "volumes": [
-                    _files_volume("grafana-config", graf_files),
-                    {
-                        "name": "admin",
-                        "secret": {
-                            "secretName": GRAFANA_SECRET,
-                            "items": [{"key": "password", "path": "admin-password"}],
-                        },
+        by_volume: dict[tuple[str, str], list[tuple[str, str]]] = {}
+        for path, ref in sorted(c.secret_files.items()):
+            by_volume.setdefault((ref.secret, dirname(path)), []).append((ref.key, basename(path)))
+        for i, ((secret, folder), items) in enumerate(sorted(by_volume.items())):
+            name = f"secret-{i}"
+            mounts.append({"name": name, "mountPath": folder, "readOnly": True})
+            volumes.append(
+                {
+                    "name": name,
+                    "secret": {
+                        "secretName": secret,
+                        "items": [{"key": k, "path": p} for k, p in items],
                     },
-                    {"name": "data", "persistentVolumeClaim": {"claimName": "grafana-data"}},
-                ],
+                }
+            )
+        if c.data_dir:
+            mounts.append({"name": "data", "mountPath": c.data_dir})
+            volumes.append(
+                {"name": "data", "persistentVolumeClaim": {"claimName": f"{c.name}-data"}}
+            )
+        for i, folder in enumerate(c.scratch_dirs):
+            mounts.append({"name": f"scratch-{i}", "mountPath": folder})
+            volumes.append({"name": f"scratch-{i}", "emptyDir": {}})
+
+        def probe(path: str, port: int) -> dict[str, Any]:
+            return {
+                "httpGet": {"path": path, "port": port},
+                "periodSeconds": 10,
+                "failureThreshold": 6,
+            }
+
+        container: dict[str, Any] = {
+            "name": c.name,
+            "image": c.image,
+            "imagePullPolicy": "IfNotPresent",
+            "args": list(c.args),
+            "ports": [{"name": p.name, "containerPort": p.number} for p in c.ports],
+            "readinessProbe": probe(c.ready.path, c.ready.port),
+            "livenessProbe": {**probe(c.alive.path, c.alive.port), "initialDelaySeconds": 30},
+            "resources": {
+                "requests": {"cpu": f"{c.cpu_millis}m", "memory": f"{c.memory_mib}Mi"},
+                "limits": {"memory": f"{c.memory_mib}Mi"},
             },
-            {"stackkit/config-checksum": checksums["grafana"]},
+            "securityContext": {
+                "allowPrivilegeEscalation": False,
+                "capabilities": {"drop": ["ALL"]},
+                "readOnlyRootFilesystem": True,
+                "runAsNonRoot": True,
+            },
+            "volumeMounts": mounts,
+        }
+        if not c.args:
+            del container["args"]
+        if c.secret_env:
+            container["env"] = [
+                {
+                    "name": var,
+                    "valueFrom": {"secretKeyRef": {"name": ref.secret, "key": ref.key}},
+                }
+                for var, ref in sorted(c.secret_env.items())
+            ]
+        return {
+            "automountServiceAccountToken": False,
+            "securityContext": {
+                "runAsNonRoot": True,
+                "runAsUser": c.user,
+                "runAsGroup": c.user,
+                "fsGroup": c.user,
+                "fsGroupChangePolicy": "OnRootMismatch",
+                "seccompProfile": {"type": "RuntimeDefault"},
+            },
+            "containers": [container],
+            "volumes": volumes,
+        }
+
+    def deployment(self, c: Component, rolling: bool) -> dict[str, Any]:
+        pod = self.pod(c)
+        if rolling:
+            # A new pod is Ready before an old one stops; the old one keeps serving while the
+            # Service forgets it, then drains its queue to Prometheus.
+            strategy: dict[str, Any] = {
+                "type": "RollingUpdate",
+                "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0},
+            }
+            pod["terminationGracePeriodSeconds"] = 60
+            pod["containers"][0]["lifecycle"] = {"preStop": {"sleep": {"seconds": 5}}}
+        else:
+            strategy = {"type": "Recreate"}  # one writer of its volume at a time
+        return {
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "metadata": self.meta(c.name, c.name),
+            "spec": {
+                "replicas": c.replicas,
+                "strategy": strategy,
+                "selector": {"matchLabels": _selector(c.name, self.stack.name)},
+                "template": {
+                    "metadata": {
+                        "labels": labels(c.name, self.stack.name),
+                        "annotations": {CHECKSUM: checksum(c)},
+                    },
+                    "spec": pod,
+                },
+            },
+        }
+
+    def service(
+        self,
+        c: Component,
+        name: str,
+        audiences: tuple[str, ...],
+        kind: str = "ClusterIP",
+        headless: bool = False,
+    ) -> dict[str, Any]:
+        spec: dict[str, Any] = {"type": kind}
+        if headless:
+            spec["clusterIP"] = "None"
+        spec["selector"] = _selector(c.name, self.stack.name)
+        spec["ports"] = [
+            {"name": p.name, "port": p.number, "targetPort": p.name, "protocol": "TCP"}
+            for p in c.ports
+            if p.audience in audiences
+        ]
+        return {
+            "apiVersion": "v1",
+            "kind": "Service",
+            "metadata": self.meta(name, c.name),
+            "spec": spec,
+        }
+
+    def network_policy(self, c: Component, rules: list[dict[str, Any]]) -> dict[str, Any]:
+        return {
+            "apiVersion": "networking.k8s.io/v1",
+            "kind": "NetworkPolicy",
+            "metadata": self.meta(c.name, c.name),
+            "spec": {
+                "podSelector": {"matchLabels": _selector(c.name, self.stack.name)},
+                "policyTypes": ["Ingress"],
+                "ingress": rules,
+            },
+        }
+
+    def from_pods(self, *components: str) -> list[dict[str, Any]]:
+        return [
+            {"podSelector": {"matchLabels": _selector(name, self.stack.name)}}
+            for name in components
+        ]
+
+    @staticmethod
+    def ports(c: Component, *audiences: str) -> list[dict[str, Any]]:
+        return [{"port": p.number, "protocol": "TCP"} for p in c.ports if p.audience in audiences]
+
+
+def manifests(cfg: StackConfig, stack: Stack) -> dict[str, list[dict[str, Any]]]:
+    """Every object, grouped by the file ``render`` writes it to (paths under ``kubernetes/``)."""
+    o = _Objects(cfg, stack)
+    k8s = cfg.kubernetes
+    out: dict[str, list[dict[str, Any]]] = {}
+
+    otel = stack.component("otelcol")
+    otel_docs = [
+        o.config_map(otel),
+        o.deployment(otel, rolling=True),
+        # Only the OTLP ports take the exposure the config chooses; the Collector's own metrics
+        # and health never leave the cluster.
+        o.service(otel, OTELCOL_HOST, ("clients",), k8s.collector_service_type),
+        # Every replica by its own address, for Prometheus to scrape each (DNS, no API access).
+        o.service(otel, f"{OTELCOL_HOST}-pods", ("internal",), headless=True),
+        o.network_policy(
+            otel,
+            [
+                {"ports": o.ports(otel, "clients")},
+                {"from": o.from_pods("prometheus"), "ports": o.ports(otel, "internal")},
+                {"ports": o.ports(otel, "operators")},  # health: the kubelet probes it
+            ],
         ),
-        _service("grafana", {"http": graf.port}),
+    ]
+    if otel.replicas > 1:
+        otel_docs.append(
+            {
+                "apiVersion": "policy/v1",
+                "kind": "PodDisruptionBudget",
+                "metadata": o.meta(OTELCOL_HOST, otel.name),
+                "spec": {
+                    "minAvailable": 1,
+                    "selector": {"matchLabels": _selector(otel.name, stack.name)},
+                },
+            }
+        )
+    out[f"{PREFIX}/otelcol.yaml"] = otel_docs
+
+    prom = stack.component("prometheus")
+    out[f"{PREFIX}/prometheus.yaml"] = [
+        o.config_map(prom),
+        o.claim(prom),
+        o.deployment(prom, rolling=False),
+        o.service(prom, prom.name, ("operators",)),
+        o.network_policy(
+            prom,
+            [
+                # The Collector pushes, Grafana queries; the kubelet probes.
+                {"from": o.from_pods("otelcol", "grafana"), "ports": o.ports(prom, "operators")},
+            ],
+        ),
     ]
 
-    out[PurePosixPath("kubernetes/kustomization.yaml")] = {
-        "apiVersion": "kustomize.config.k8s.io/v1beta1",
-        "kind": "Kustomization",
-        "namespace": k8s.namespace,
-        "labels": [{"pairs": {"stackkit/stack": cfg.name}}],
-        "resources": ["namespace.yaml", "otelcol.yaml", "prometheus.yaml", "grafana.yaml"],
-    }
-    out[PurePosixPath("kubernetes/namespace.yaml")] = {
-        "apiVersion": "v1",
-        "kind": "Namespace",
-        "metadata": {"name": k8s.namespace},
-    }
+    graf = stack.component("grafana")
+    out[f"{PREFIX}/grafana.yaml"] = [
+        o.config_map(graf),
+        o.claim(graf),
+        o.deployment(graf, rolling=False),
+        o.service(graf, graf.name, ("operators",)),
+        o.network_policy(graf, [{"ports": o.ports(graf, "operators")}]),
+    ]
+
+    out[f"{PREFIX}/namespace.yaml"] = [
+        {
+            "apiVersion": "v1",
+            "kind": "Namespace",
+            "metadata": {
+                "name": k8s.namespace,
+                "labels": {
+                    "pod-security.kubernetes.io/enforce": "restricted",
+                    "pod-security.kubernetes.io/warn": "restricted",
+                },
+            },
+        }
+    ]
+    resources = sorted(p.removeprefix(f"{PREFIX}/") for p in out)
+    out[f"{PREFIX}/kustomization.yaml"] = [
+        {
+            "apiVersion": "kustomize.config.k8s.io/v1beta1",
+            "kind": "Kustomization",
+            "resources": resources,
+        }
+    ]
+    return dict(sorted(out.items()))
+
+
+def objects(cfg: StackConfig, stack: Stack) -> list[dict[str, Any]]:
+    """The objects ``up`` applies: those ``render`` writes, without the kustomization."""
+    return [
+        doc
+        for path, docs in manifests(cfg, stack).items()
+        if not path.endswith("kustomization.yaml")
+        for doc in docs
+    ]
+
+
+def secrets(
+    cfg: StackConfig, stack: Stack, values: Mapping[str, Mapping[str, str]]
+) -> list[dict[str, Any]]:
+    """The Secrets ``up`` creates: every secret the model names, with ``values`` filled in."""
+    out = []
+    for name, keys in stack.secrets().items():
+        have = values.get(name, {})
+        missing = [k for k in keys if k not in have]
+        if missing:
+            raise KeyError(f"secret {name} lacks {', '.join(missing)}")
+        out.append(
+            {
+                "apiVersion": "v1",
+                "kind": "Secret",
+                "metadata": {
+                    "name": name,
+                    "namespace": cfg.kubernetes.namespace,
+                    "labels": {"app.kubernetes.io/part-of": PART_OF},
+                },
+                "type": "kubernetes.io/tls" if name.endswith("-tls") else "Opaque",
+                "stringData": {k: have[k] for k in keys},
+            }
+        )
     return out

@@ -7,7 +7,6 @@ files in place. Output is deterministic: same config, same bytes.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -20,15 +19,14 @@ from typing import Any
 import jinja2
 import yaml
 
-from . import __version__, versions
+from . import __version__, collector, versions
 from .config import StackConfig
 from .errors import RenderError
-from .layout import (
+from .model import (
     GRAFANA_DASHBOARDS_DIR,
     GRAFANA_SECRETS_DIR,
-    OTELCOL_TLS_DIR,
-    PROMETHEUS_DATA,
-    PROMETHEUS_DIR,
+    OTELCOL_HOST,
+    PROMETHEUS_HOST,
     PROMETHEUS_SECRETS_DIR,
 )
 from .paths import TEMPLATES_DIR
@@ -36,11 +34,8 @@ from .promql import prom_label
 
 Files = dict[PurePosixPath, str]
 
-# Hostnames the components use to reach each other (Docker network aliases, Kubernetes Services).
-OTELCOL_HOST = "otelcol"
-PROMETHEUS_HOST = "prometheus"
-
 DATASOURCE_UID = "stackkit-prometheus"
+HEADER = "# {what}, rendered by stackkit {version}.\n# Do not edit: change stackkit.yaml and run `stackkit render` again.\n"
 
 
 class _Dumper(yaml.SafeDumper):
@@ -58,7 +53,8 @@ def _str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
 _Dumper.add_representer(str, _str)
 
 
-def _to_yaml(value: Any, indent: int = 0) -> str:
+def to_yaml(value: Any, indent: int = 0) -> str:
+    """YAML for ``value`` (keys in the given order), every line indented by ``indent``."""
     text = yaml.dump(value, Dumper=_Dumper, sort_keys=False, default_flow_style=False, width=1000)
     pad = " " * indent
     return "\n".join(pad + line if line else line for line in text.rstrip("\n").split("\n"))
@@ -73,110 +69,8 @@ def _environment() -> jinja2.Environment:
         lstrip_blocks=True,
         autoescape=False,
     )
-    env.filters["to_yaml"] = _to_yaml
+    env.filters["to_yaml"] = to_yaml
     return env
-
-
-def _policy_statements(key: str, policy: str, prefix: str = "") -> list[str]:
-    attr = f'{prefix}attributes["{key}"]'
-    if policy == "drop":
-        return [f'delete_key({prefix}attributes, "{key}")']
-    if policy == "hash":
-        return [f"set({attr}, SHA256({attr})) where {attr} != nil"]
-    return []
-
-
-def _promote_statements(labels: tuple[str, ...]) -> list[str]:
-    # Claude Code copies OTEL_RESOURCE_ATTRIBUTES onto points itself; other senders may not.
-    return [
-        f'set(attributes["{k}"], resource.attributes["{k}"])'
-        f' where attributes["{k}"] == nil and resource.attributes["{k}"] != nil'
-        for k in labels
-    ]
-
-
-def _event_counts(cfg: StackConfig) -> dict[str, Any]:
-    """Counts derived from Claude Code's events (log records), grouped by useful attributes."""
-    common = [{"key": k, "default_value": ""} for k in cfg.attributes.labels]
-    if cfg.attributes.user_id != "drop":
-        common.append({"key": "user.id", "default_value": ""})
-
-    def count(event: str, description: str, *keys: str) -> dict[str, Any]:
-        own = [{"key": k, "default_value": ""} for k in keys]
-        return {
-            "description": description,
-            "conditions": [f'body == "claude_code.{event}"'],
-            "attributes": own + common,
-        }
-
-    return {
-        "claude_code.api_request.count": count(
-            "api_request", "Requests to the model API (from api_request events).", "model"
-        ),
-        "claude_code.api_error.count": count(
-            "api_error",
-            "Failed model API requests (from api_error events).",
-            "model",
-            "status_code",
-        ),
-        "claude_code.tool_result.count": count(
-            "tool_result", "Tool runs (from tool_result events).", "tool_name", "success"
-        ),
-    }
-
-
-def collector_context(cfg: StackConfig) -> dict[str, Any]:
-    """Everything the Collector template needs, derived in Python, not in Jinja."""
-    col = cfg.collector
-    attrs = cfg.attributes
-    merge_series = "drop" in (attrs.session_id, attrs.user_id)
-    metric_statements = (
-        _promote_statements(attrs.labels)
-        + _policy_statements("session.id", attrs.session_id)
-        + _policy_statements("user.id", attrs.user_id)
-    )
-    log_statements = _promote_statements(attrs.labels) + _policy_statements(
-        "user.id", attrs.user_id
-    )
-    if merge_series:
-        # Deltas from different processes now share one stream; delta-to-cumulative drops any
-        # point older than the stream's last one, and independent clients interleave. The batch
-        # processor hands points on one batch at a time, so stamping them on arrival keeps every
-        # merged stream in order and none is lost.
-        metric_statements = [
-            "set(time_unix_nano, UnixNano(Now()))",
-            "set(start_time_unix_nano, time_unix_nano - 1)",
-            *metric_statements,
-        ]
-        processors = ["memory_limiter", "batch", "cumulative_to_delta", "transform/metrics"]
-        processors.append("delta_to_cumulative")
-    else:
-        processors = ["memory_limiter"]
-        if metric_statements:
-            processors.append("transform/metrics")
-        processors += ["delta_to_cumulative", "batch"]
-    log_processors = ["memory_limiter", *(["transform/events"] if log_statements else []), "batch"]
-    listeners = [(n, lc.port) for n, lc in (("grpc", col.grpc), ("http", col.http)) if lc.enabled]
-    extensions = ["health_check"] + (["bearertokenauth"] if col.auth.enabled else [])
-    tls = (
-        {"cert_file": f"{OTELCOL_TLS_DIR}/tls.crt", "key_file": f"{OTELCOL_TLS_DIR}/tls.key"}
-        if col.tls.enabled
-        else None
-    )
-    return {
-        "auth": col.auth.enabled,
-        "tls": tls,
-        "listeners": listeners,
-        "spike_limit_mib": max(col.memory_limit_mib // 5, 16),
-        "merge_series": merge_series,
-        "metric_statements": metric_statements,
-        "log_statements": log_statements,
-        "event_counts": _event_counts(cfg),
-        "metric_processors": processors,
-        "log_processors": log_processors,
-        "extensions": extensions,
-        "telemetry_port": col.telemetry_port,
-    }
 
 
 def prometheus_context(cfg: StackConfig) -> dict[str, Any]:
@@ -228,29 +122,30 @@ def prometheus_context(cfg: StackConfig) -> dict[str, Any]:
         "person_labels": ", ".join(person),
         "has_team": bool(team),
         "remote_write": remote_write,
-        "otelcol_exporter": f"{OTELCOL_HOST}:{cfg.collector.metrics_port}",
-        "otelcol_telemetry": f"{OTELCOL_HOST}:{cfg.collector.telemetry_port}",
+        **_scrape_targets(cfg),
+    }
+
+
+def _scrape_targets(cfg: StackConfig) -> dict[str, Any]:
+    """How Prometheus finds every Collector: by name on Docker; on Kubernetes each replica,
+    through the headless Service's DNS records (no API access, so no service-account token)."""
+    col = cfg.collector
+    if cfg.target == "kubernetes":
+        name = f"{OTELCOL_HOST}-pods.{cfg.kubernetes.namespace}.svc"
+        return {
+            "otelcol_dns_name": name,
+            "otelcol_telemetry_port": col.telemetry_port,
+            "otelcol_metrics_port": col.metrics_port,
+        }
+    return {
+        "otelcol_dns_name": None,
+        "otelcol_telemetry": f"{OTELCOL_HOST}:{col.telemetry_port}",
+        "otelcol_exporter": f"{OTELCOL_HOST}:{col.metrics_port}",
     }
 
 
 def _num(value: float) -> str:
     return f"{value:.6g}"
-
-
-def prometheus_args(cfg: StackConfig) -> list[str]:
-    """Command-line flags for Prometheus (shared by every target)."""
-    args = [
-        f"--config.file={PROMETHEUS_DIR}/prometheus.yml",
-        f"--storage.tsdb.path={PROMETHEUS_DATA}",
-        f"--storage.tsdb.retention.time={cfg.prometheus.retention_time}",
-        f"--web.listen-address=:{cfg.prometheus.port}",
-        # Series that start inside a query window count from zero (the exporter sends
-        # OpenMetrics created timestamps), so increase() over a new session is exact.
-        f"--enable-feature={versions.PROMETHEUS_CT_FEATURE}",
-    ]
-    if cfg.prometheus.retention_size:
-        args.append(f"--storage.tsdb.retention.size={cfg.prometheus.retention_size}")
-    return args
 
 
 def render(cfg: StackConfig) -> Files:
@@ -264,7 +159,6 @@ def render(cfg: StackConfig) -> Files:
         "prometheus_version": versions.PROMETHEUS_VERSION,
         "dashboards_dir": GRAFANA_DASHBOARDS_DIR,
         "grafana_secrets_dir": GRAFANA_SECRETS_DIR,
-        **collector_context(cfg),
         **prometheus_context(cfg),
     }
     files: Files = {}
@@ -277,6 +171,11 @@ def render(cfg: StackConfig) -> Files:
                 files[path] = (TEMPLATES_DIR / name).read_text(encoding="utf-8")
     except jinja2.TemplateError as e:
         raise RenderError(f"template {getattr(e, 'name', '') or ''} failed: {e}") from e
+    files[PurePosixPath("otelcol/config.yaml")] = (
+        HEADER.format(what="OpenTelemetry Collector for Claude Code telemetry", version=__version__)
+        + to_yaml(collector.config(cfg))
+        + "\n"
+    )
     from .dashboards import dashboards  # the SDK import is heavy; keep it off other paths
 
     for name, model in dashboards(cfg).items():
@@ -290,24 +189,14 @@ def render(cfg: StackConfig) -> Files:
 
 def _kubernetes(cfg: StackConfig, files: Files) -> Files:
     from .manifests import manifests
+    from .model import build
 
-    by_path = {str(p): t for p, t in files.items()}
-    checksums = {
-        component: hashlib.sha256(
-            "".join(t for p, t in sorted(by_path.items()) if p.startswith(f"{component}/")).encode()
-        ).hexdigest()[:16]
-        for component in ("otelcol", "prometheus", "grafana")
-    }
+    stack = build(cfg, {str(p): t for p, t in files.items()})
     out: Files = {}
-    for path, docs in manifests(cfg, by_path, prometheus_args(cfg), checksums).items():
-        header = (
-            f"# Rendered by stackkit {__version__}; do not edit: change stackkit.yaml instead.\n"
-        )
-        if isinstance(docs, list):
-            body = yaml.dump_all(docs, Dumper=_Dumper, sort_keys=False, width=1000)
-        else:
-            body = yaml.dump(docs, Dumper=_Dumper, sort_keys=False, width=1000)
-        out[path] = header + body
+    for path, docs in manifests(cfg, stack).items():
+        header = f"# Rendered by stackkit {__version__}; do not edit: change stackkit.yaml instead.\n"
+        body = yaml.dump_all(docs, Dumper=_Dumper, sort_keys=False, width=1000)
+        out[PurePosixPath(path)] = header + body
     return out
 
 

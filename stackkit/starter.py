@@ -17,8 +17,12 @@ collector:
     token_env: STACKKIT_OTLP_TOKEN # token from this variable; generated and kept if unset
   # tls: {cert_file: server.crt, key_file: server.key, ca_file: ca.crt}
   memory_limit_mib: 512
-  batch: {timeout: 5s, send_batch_size: 1024, send_batch_max_size: 2048}
-  metric_expiration: 24h   # how long a series without updates stays exported
+  batch: {timeout: 1s, send_batch_size: 2048, send_batch_max_size: 4096}
+  export: otlp             # otlp (pushed, queued across restarts) | remote_write | scrape
+  max_stale: 5m            # a stream idle this long is forgotten (it restarts from zero, exactly)
+  push_interval: 5s        # how often each stream's latest total is pushed to Prometheus
+  queue_size: 5000         # batches held while Prometheus is away; then clients are refused
+  metric_expiration: 24h   # export: scrape only: how long a series without updates stays exported
 
 attributes:
   session_id: keep   # keep | drop | hash   (dashboards sum sessions away either way)
@@ -30,6 +34,7 @@ prometheus:
   # retention_size: 50GB
   scrape_interval: 15s
   evaluation_interval: 15s
+  memory_limit_mib: 2048   # Kubernetes memory limit
   # alertmanager_url: http://alertmanager:9093
   remote_write: []
   # - name: mimir
@@ -58,6 +63,7 @@ docker:
 kubernetes:
   namespace: stackkit
   # context: my-cluster
+  collector_replicas: 2     # a rollout never stops intake
 
 client:                     # what `stackkit env` tells Claude Code
   # grpc_endpoint: https://otel.example.com:4317   # for a shared stack

@@ -1,31 +1,35 @@
-"""What every target's program receives: plain, resolved data."""
+"""What every target's program receives: the model of the stack and the secrets' values."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+
+from stackkit.model import SecretRef, Stack
+
+
+@dataclass(frozen=True)
+class Secrets:
+    """Secret values by secret name and key. Never shown: ``repr`` names the keys only."""
+
+    values: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+
+    def __repr__(self) -> str:
+        keys = {name: sorted(v) for name, v in sorted(self.values.items())}
+        return f"Secrets(<hidden: {keys}>)"
+
+    def get(self, ref: SecretRef) -> str:
+        """The value ``ref`` names; a missing one is a bug in deploy, not a user error."""
+        return self.values[ref.secret][ref.key]
 
 
 @dataclass(frozen=True)
 class StackArgs:
-    """Everything a stack program needs; secrets are plain here and become Pulumi secrets."""
+    """Everything a stack program needs: plain, resolved data."""
 
-    name: str
-    files: Mapping[str, str]
-    images: Mapping[str, str]
-    ports: Mapping[str, int]
-    prometheus_args: Sequence[str]
-    grafana_admin_password: str
-    otlp_token: str | None = None
-    token_env: str = "STACKKIT_OTLP_TOKEN"
-    remote_write_secrets: Mapping[str, str] = field(default_factory=dict)
-    tls_files: Mapping[str, str] = field(default_factory=dict)
-    """The Collector's certificate and key (``tls.crt``, ``tls.key``); empty without TLS."""
+    stack: Stack
+    secrets: Secrets = field(default_factory=Secrets)
     bind_address: str = "127.0.0.1"
+    """Docker: the host address published ports bind to."""
     running: bool = True
     """False keeps only the data volumes: what `stackkit down` leaves behind."""
-
-    def files_under(self, prefix: str) -> dict[str, str]:
-        """Rendered files below ``prefix/``, keyed by their path relative to it."""
-        start = prefix.rstrip("/") + "/"
-        return {p[len(start) :]: t for p, t in sorted(self.files.items()) if p.startswith(start)}

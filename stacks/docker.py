@@ -1,61 +1,76 @@
-"""The stack on one machine's Docker engine: a network, two data volumes, three containers."""
+"""The stack on one machine's Docker engine: a network, a volume per data folder, a container per
+component, all read from the model (``stackkit.model``)."""
 
 from __future__ import annotations
+
+from typing import Any
 
 import pulumi
 import pulumi_docker as docker
 
-from stackkit.layout import (
-    GRAFANA_DATA,
-    GRAFANA_DIR,
-    OTELCOL_CONFIG,
-    OTELCOL_TLS_DIR,
-    PROMETHEUS_DATA,
-    PROMETHEUS_DIR,
-    PROMETHEUS_SECRETS_DIR,
-)
+from stackkit.model import Component, Stack
 
 from ._common import StackArgs
 
 RESTART = "unless-stopped"
+# Images whose data folder does not exist in the image get a fresh, root-owned volume; a
+# one-shot container gives it to the component's user (busybox from the Prometheus image).
+VOLUME_INIT_IMAGE = "prometheus"
 
 
-def _host(bind_address: str) -> str:
+def host(bind_address: str) -> str:
+    """How people on this machine reach a port published on ``bind_address``."""
     return "localhost" if bind_address in ("127.0.0.1", "0.0.0.0", "::", "::1") else bind_address
 
 
+def urls(stack: Stack, bind_address: str) -> dict[str, Any]:
+    """The stack's published addresses: Grafana, Prometheus and the OTLP endpoints."""
+    h = host(bind_address)
+    otel = stack.component("otelcol")
+    scheme = "https" if stack.otlp_tls else "http"
+    endpoints = {}
+    for port_name, protocol in (("otlp-grpc", "grpc"), ("otlp-http", "http/protobuf")):
+        if any(p.name == port_name for p in otel.ports):
+            endpoints[protocol] = f"{scheme}://{h}:{otel.port(port_name).number}"
+    return {
+        "grafana_url": f"http://{h}:{stack.component('grafana').port('http').number}",
+        "prometheus_url": f"http://{h}:{stack.component('prometheus').port('http').number}",
+        "otlp_endpoints": endpoints,
+    }
+
+
 class DockerStack(pulumi.ComponentResource):
-    """Collector, Prometheus and Grafana on a private network, published on ``bind_address``."""
+    """Every component on a private network; ports for clients and operators published."""
 
     grafana_url: pulumi.Output[str]
     prometheus_url: pulumi.Output[str]
+    otlp_endpoints: pulumi.Output[dict[str, str]]
 
     def __init__(
         self, name: str, args: StackArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
         super().__init__("stackkit:index:DockerStack", name, None, opts)
-        child = pulumi.ResourceOptions(parent=self)
-        labels = [docker.VolumeLabelArgs(label="stackkit.stack", value=name)]
+        self.args = args
+        self.child = pulumi.ResourceOptions(parent=self)
+        stack = args.stack
         # Data lives in named volumes that outlive containers (and `stackkit down`).
-        self.prometheus_data = docker.Volume(
-            f"{name}-prometheus-data", name=f"{name}-prometheus-data", labels=labels, opts=child
-        )
-        self.grafana_data = docker.Volume(
-            f"{name}-grafana-data", name=f"{name}-grafana-data", labels=labels, opts=child
-        )
-        host = _host(args.bind_address)
-        ports = args.ports
-        self.grafana_url = pulumi.Output.from_input(f"http://{host}:{ports['grafana']}")
-        self.prometheus_url = pulumi.Output.from_input(f"http://{host}:{ports['prometheus']}")
-        scheme = "https" if args.tls_files else "http"
-        endpoints = {}
-        if "grpc" in ports:
-            endpoints["grpc"] = f"{scheme}://{host}:{ports['grpc']}"
-        if "http" in ports:
-            endpoints["http/protobuf"] = f"{scheme}://{host}:{ports['http']}"
-        self.otlp_endpoints = pulumi.Output.from_input(endpoints)
+        self.volumes = {
+            c.name: docker.Volume(
+                f"{name}-{c.name}-data",
+                name=f"{name}-{c.name}-data",
+                labels=[docker.VolumeLabelArgs(label="stackkit.stack", value=name)],
+                opts=self.child,
+            )
+            for c in stack.components
+            if c.data_dir
+        }
+        found = urls(stack, args.bind_address)
+        self.grafana_url = pulumi.Output.from_input(found["grafana_url"])
+        self.prometheus_url = pulumi.Output.from_input(found["prometheus_url"])
+        self.otlp_endpoints = pulumi.Output.from_input(found["otlp_endpoints"])
+        self.containers: dict[str, docker.Container] = {}
         if args.running:
-            self._containers(name, args, child)
+            self._run(name, stack)
         self.register_outputs(
             {
                 "grafana_url": self.grafana_url,
@@ -64,108 +79,110 @@ class DockerStack(pulumi.ComponentResource):
             }
         )
 
-    def _containers(self, name: str, args: StackArgs, child: pulumi.ResourceOptions) -> None:
-        net = docker.Network(f"{name}-net", name=f"{name}-net", opts=child)
+    def _run(self, name: str, stack: Stack) -> None:
+        net = docker.Network(f"{name}-net", name=f"{name}-net", opts=self.child)
         images = {
-            component: docker.RemoteImage(
-                f"{name}-{component}-image", name=ref, keep_locally=True, opts=child
+            c.name: docker.RemoteImage(
+                f"{name}-{c.name}-image", name=c.image, keep_locally=True, opts=self.child
             )
-            for component, ref in sorted(args.images.items())
+            for c in stack.components
         }
-        # Fixed container names and host ports: the old container must go before the new one.
-        replace = pulumi.ResourceOptions(parent=self, delete_before_replace=True)
+        for c in stack.components:
+            depends: list[pulumi.Resource] = []
+            if c.data_dir and not c.image_owns_data_dir:
+                depends.append(self._give_volume(name, c, images[VOLUME_INIT_IMAGE]))
+            self.containers[c.name] = self._container(name, c, net, images[c.name], depends)
 
-        def container(component: str, **kwargs: object) -> docker.Container:
-            return docker.Container(
-                f"{name}-{component}",
-                name=f"{name}-{component}",
-                image=images[component].image_id,
-                restart=RESTART,
-                networks_advanced=[
-                    docker.ContainerNetworksAdvancedArgs(name=net.id, aliases=[component])
-                ],
-                labels=[
-                    docker.ContainerLabelArgs(label="stackkit.stack", value=name),
-                    docker.ContainerLabelArgs(label="stackkit.component", value=component),
-                ],
-                opts=replace,
-                **kwargs,  # type: ignore[arg-type]
-            )
-
-        def published(*pairs: tuple[str, int]) -> list[docker.ContainerPortArgs]:
-            return [
-                docker.ContainerPortArgs(internal=port, external=port, ip=args.bind_address)
-                for _, port in pairs
-            ]
-
-        def mount(volume: docker.Volume, path: str) -> docker.ContainerVolumeArgs:
-            return docker.ContainerVolumeArgs(volume_name=volume.name, container_path=path)
-
-        def upload(path: str, content: str | pulumi.Output[str]) -> docker.ContainerUploadArgs:
-            return docker.ContainerUploadArgs(file=path, content=content)
-
-        ports = args.ports
-        collector_ports = [(k, ports[k]) for k in ("grpc", "http", "otelcol_health") if k in ports]
-        envs = (
-            [pulumi.Output.secret(f"{args.token_env}={args.otlp_token}")] if args.otlp_token else []
-        )
-        self.otelcol = container(
-            "otelcol",
-            command=["--config", OTELCOL_CONFIG],
-            envs=envs,
-            ports=published(*collector_ports),
-            uploads=[
-                upload(OTELCOL_CONFIG, args.files["otelcol/config.yaml"]),
-                *(
-                    upload(f"{OTELCOL_TLS_DIR}/{name}", pulumi.Output.secret(text))
-                    for name, text in sorted(args.tls_files.items())
-                ),
+    def _give_volume(
+        self, name: str, c: Component, busybox_image: docker.RemoteImage
+    ) -> docker.Container:
+        return docker.Container(
+            f"{name}-{c.name}-volume-init",
+            name=f"{name}-{c.name}-volume-init",
+            image=busybox_image.image_id,
+            user="0:0",
+            entrypoints=["/bin/busybox"],
+            command=["chown", f"{c.user}:{c.user}", c.data_dir],
+            volumes=[
+                docker.ContainerVolumeArgs(
+                    volume_name=self.volumes[c.name].name, container_path=c.data_dir
+                )
             ],
+            must_run=False,
+            attach=True,
+            labels=[docker.ContainerLabelArgs(label="stackkit.stack", value=name)],
+            opts=self.child,
         )
 
-        prom_files = [
-            upload(f"{PROMETHEUS_DIR}/{rel}", text)
-            for rel, text in args.files_under("prometheus").items()
-            if not rel.startswith("tests/")
+    def _container(
+        self,
+        name: str,
+        c: Component,
+        net: docker.Network,
+        image: docker.RemoteImage,
+        depends: list[pulumi.Resource],
+    ) -> docker.Container:
+        secrets = self.args.secrets
+        uploads = [
+            docker.ContainerUploadArgs(file=f"{c.config_dir}/{rel}", content=text)
+            for rel, text in sorted(c.files.items())
         ]
-        prom_files += [
-            upload(f"{PROMETHEUS_SECRETS_DIR}/{target}", pulumi.Output.secret(value))
-            for target, value in sorted(args.remote_write_secrets.items())
+        uploads += [
+            docker.ContainerUploadArgs(file=path, content=pulumi.Output.secret(secrets.get(ref)))
+            for path, ref in sorted(c.secret_files.items())
         ]
-        self.prometheus = container(
-            "prometheus",
-            command=list(args.prometheus_args),
-            ports=published(("prometheus", ports["prometheus"])),
-            volumes=[mount(self.prometheus_data, PROMETHEUS_DATA)],
-            uploads=prom_files,
-            healthcheck=_http_check(f"http://localhost:{ports['prometheus']}/-/ready"),
-        )
-
-        grafana_files = [
-            upload(f"{GRAFANA_DIR}/{rel}", text)
-            for rel, text in args.files_under("grafana").items()
+        envs = [
+            pulumi.Output.secret(f"{var}={secrets.get(ref)}")
+            for var, ref in sorted(c.secret_env.items())
         ]
-        grafana_files.append(
-            upload(
-                f"{GRAFANA_DIR}/secrets/admin-password",
-                pulumi.Output.secret(args.grafana_admin_password),
+        published = [
+            docker.ContainerPortArgs(internal=p.number, external=p.number, ip=self.args.bind_address)
+            for p in c.ports
+            if p.audience != "internal"
+        ]
+        kwargs: dict[str, Any] = {}
+        if c.args:
+            kwargs["command"] = list(c.args)
+        if envs:
+            kwargs["envs"] = envs
+        if c.data_dir:
+            kwargs["volumes"] = [
+                docker.ContainerVolumeArgs(
+                    volume_name=self.volumes[c.name].name, container_path=c.data_dir
+                )
+            ]
+        if c.shell_probe:
+            # The image carries busybox wget; the Collector's has no shell, so `stackkit status`
+            # probes its health endpoint from outside instead.
+            kwargs["healthcheck"] = docker.ContainerHealthcheckArgs(
+                tests=[
+                    "CMD",
+                    "wget",
+                    "-q",
+                    "-O",
+                    "/dev/null",
+                    f"http://localhost:{c.ready.port}{c.ready.path}",
+                ],
+                interval="10s",
+                timeout="5s",
+                retries=6,
+                start_period="10s",
             )
+        return docker.Container(
+            f"{name}-{c.name}",
+            name=f"{name}-{c.name}",
+            image=image.image_id,
+            restart=RESTART,
+            networks_advanced=[docker.ContainerNetworksAdvancedArgs(name=net.id, aliases=[c.name])],
+            labels=[
+                docker.ContainerLabelArgs(label="stackkit.stack", value=name),
+                docker.ContainerLabelArgs(label="stackkit.component", value=c.name),
+            ],
+            ports=published,
+            uploads=uploads,
+            # Fixed names and host ports: the old container must go before the new one.
+            opts=pulumi.ResourceOptions(
+                parent=self, delete_before_replace=True, depends_on=depends
+            ),
+            **kwargs,
         )
-        self.grafana = container(
-            "grafana",
-            ports=published(("grafana", ports["grafana"])),
-            volumes=[mount(self.grafana_data, GRAFANA_DATA)],
-            uploads=grafana_files,
-            healthcheck=_http_check(f"http://localhost:{ports['grafana']}/api/health"),
-        )
-
-
-def _http_check(url: str) -> docker.ContainerHealthcheckArgs:
-    # The upstream Prometheus and Grafana images carry busybox wget; the Collector's has no shell.
-    return docker.ContainerHealthcheckArgs(
-        tests=["CMD", "wget", "-q", "-O", "/dev/null", url],
-        interval="10s",
-        timeout="5s",
-        retries=6,
-        start_period="10s",
-    )

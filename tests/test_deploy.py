@@ -96,7 +96,7 @@ def test_port_in_use_by_another_program(engine: Any) -> None:
         busy.listen()
         port = busy.getsockname()[1]
         taken = _on_free_ports(port)
-        with pytest.raises(DeployError, match=f"port {port} on 127.0.0.1 \\(grafana\\) is in use"):
+        with pytest.raises(DeployError, match=f"port {port} on 127.0.0.1 \\(grafana http\\) is in use"):
             deploy.preflight(taken)
 
 
@@ -148,4 +148,4 @@ def test_remote_write_secret_must_be_set(monkeypatch: pytest.MonkeyPatch) -> Non
     ):
         deploy.stack_args(cfg)
     monkeypatch.setenv("MIMIR_TOKEN", "s3cret")
-    assert deploy.stack_args(cfg).remote_write_secrets == {"mimir": "s3cret"}
+    assert deploy.stack_args(cfg).secrets.values["stackkit-remote-write"] == {"mimir": "s3cret"}

@@ -17,10 +17,9 @@ from typing import Any
 
 import pytest
 
-from stackkit import versions
 from stackkit.config import StackConfig
 from stackkit.env import ClientSettings, Endpoint, env_vars
-from stackkit.layout import OTELCOL_TLS_DIR
+from stackkit.model import OTELCOL_QUEUE_DIR, OTELCOL_TLS_DIR, prometheus_args
 from stackkit.render import render
 from stackkit.status import last_arrival
 from stackkit.verify import VerifyError, verify
@@ -88,16 +87,6 @@ def local_stack(
         )
         files = {str(p): t for p, t in render(cfg).items()}
         token = secrets.token_urlsafe(24)
-        collector_config = files["otelcol/config.yaml"]
-        if tls:  # the rendered paths are the container's; here the files are local
-            collector_config = collector_config.replace(
-                f"{OTELCOL_TLS_DIR}/tls.crt", tls["cert_file"]
-            ).replace(f"{OTELCOL_TLS_DIR}/tls.key", tls["key_file"])
-        otelcol_process(
-            collector_config,
-            health_url=f"http://127.0.0.1:{ports[2]}/",
-            env={cfg.collector.auth.token_env: token},
-        )
         rules = tmp_path / "rules"
         rules.mkdir(exist_ok=True)
         for name in ("recording.yml", "alerts.yml"):
@@ -108,8 +97,24 @@ def local_stack(
             .replace(f"localhost:{cfg.prometheus.port}", "{listen}")
             .replace("- rules/", f"- {rules}/")
         )
-        prom = prometheus_server(
-            config, flags=[f"--enable-feature={versions.PROMETHEUS_CT_FEATURE}"]
+        # The rendered flags but those naming the container's paths and address.
+        flags = [a for a in prometheus_args(cfg) if a.startswith(("--enable-feature", "--web.enable"))]
+        prom = prometheus_server(config, flags=flags)
+        # The rendered paths and names are the container's; here everything is local.
+        queue = tmp_path / "queue"
+        collector_config = (
+            files["otelcol/config.yaml"]
+            .replace(f"http://prometheus:{cfg.prometheus.port}", prom.url)
+            .replace(OTELCOL_QUEUE_DIR, str(queue))
+        )
+        if tls:
+            collector_config = collector_config.replace(
+                f"{OTELCOL_TLS_DIR}/tls.crt", tls["cert_file"]
+            ).replace(f"{OTELCOL_TLS_DIR}/tls.key", tls["key_file"])
+        otelcol_process(
+            collector_config,
+            health_url=f"http://127.0.0.1:{ports[2]}/",
+            env={cfg.collector.auth.token_env: token, "HOSTNAME": "test-collector"},
         )
         return LocalStack(cfg, files, token, prom)
 

@@ -65,25 +65,64 @@ def _collector(cfg: StackConfig) -> dict:  # type: ignore[type-arg]
 
 def test_attribute_policies_shape_the_pipeline() -> None:
     keep = _collector(StackConfig())
+    # The limiter first (refusals reach the client), the batch before anything that needs a
+    # stream's points in order, delta-to-cumulative last.
     assert keep["service"]["pipelines"]["metrics"]["processors"] == [
         "memory_limiter",
-        "transform/metrics",
-        "delta_to_cumulative",
+        "transform/labels",
         "batch",
+        "transform/streams",
+        "delta_to_cumulative",
+        "interval",
+        "transform/departure",
+    ]
+    # Nothing asynchronous sits between the logs receiver and the count connector.
+    assert keep["service"]["pipelines"]["logs"]["processors"] == [
+        "memory_limiter",
+        "transform/events",
     ]
     dropped = _collector(StackConfig.model_validate({"attributes": {"session_id": "drop"}}))
     procs = dropped["service"]["pipelines"]["metrics"]["processors"]
     # Cumulative points must become deltas before session.id goes, or totals corrupt.
-    assert procs.index("cumulative_to_delta") < procs.index("transform/metrics")
-    assert procs.index("transform/metrics") < procs.index("delta_to_cumulative")
-    statements = dropped["processors"]["transform/metrics"]["metric_statements"][0]["statements"]
+    assert procs.index("batch") < procs.index("cumulative_to_delta")
+    assert procs.index("cumulative_to_delta") < procs.index("transform/streams")
+    assert procs.index("transform/streams") < procs.index("delta_to_cumulative")
+    statements = dropped["processors"]["transform/streams"]["metric_statements"][0]["statements"]
     assert 'delete_key(attributes, "session.id")' in statements
     hashed = _collector(StackConfig.model_validate({"attributes": {"user_id": "hash"}}))
     assert "cumulative_to_delta" not in hashed["processors"]
     assert any(
         "SHA256" in s
-        for s in hashed["processors"]["transform/metrics"]["metric_statements"][0]["statements"]
+        for s in hashed["processors"]["transform/streams"]["metric_statements"][0]["statements"]
     )
+
+
+def test_delta_streams_are_stamped_and_carry_the_collector_instance() -> None:
+    statements = _collector(StackConfig())["processors"]["transform/streams"][
+        "metric_statements"
+    ][0]["statements"]
+    assert "set(time_unix_nano, UnixNano(Now()))" in statements
+    tagged = [s for s in statements if "otelcol.instance" in s]
+    assert tagged and all("AGGREGATION_TEMPORALITY_DELTA" in s for s in tagged)
+
+
+@pytest.mark.parametrize(
+    ("export", "exporter"),
+    [
+        ("otlp", "otlp_http/prometheus"),
+        ("remote_write", "prometheus_remote_write"),
+        ("scrape", "prometheus"),
+    ],
+)
+def test_export_chooses_the_exporter(export: str, exporter: str) -> None:
+    cfg = StackConfig.model_validate({"collector": {"export": export}})
+    col = _collector(cfg)
+    assert list(col["exporters"]) == [exporter]
+    assert col["service"]["pipelines"]["metrics"]["exporters"] == [exporter]
+    queued = "file_storage/queue" in col["extensions"]
+    assert queued == (export != "scrape"), "pushes queue on disk with the docker target"
+    kube = _collector(StackConfig.model_validate({"target": "kubernetes", "collector": {"export": export}}))
+    assert "file_storage/queue" not in kube["extensions"], "kubernetes drains a memory queue"
 
 
 def test_auth_and_listeners_follow_the_config() -> None:

@@ -2,12 +2,14 @@
 # Builds prometheus and promtool at PROMETHEUS_VERSION (Go module github.com/prometheus/prometheus
 # v0.3XX.Y mirrors release 3.XX.Y) in a throw-away wrapper module, into
 # $STACKKIT_TOOLS/prometheus-<ver>/bin. Without the builtinassets tag the web UI pages are absent;
-# every API, /-/ready, remote-write and OTLP ingestion work.
+# every API, /-/ready, remote-write and OTLP ingestion work. Of the service discoveries only DNS
+# is compiled in (the Kubernetes target scrapes each Collector replica by its DNS records).
 # Prints only the bin directory on stdout; logs go to stderr.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 ver="$PROMETHEUS_VERSION"
-dir="$(tool_dir prometheus "$ver")"
+tags=netgo,remove_all_sd,enable_dns_sd
+dir="$(tool_dir prometheus "$ver+dns")"
 build_once "$dir"
 
 {
@@ -44,7 +46,7 @@ PY
   ldflags+=" -X github.com/prometheus/common/version.BuildUser=stackkit"
   ldflags+=" -X github.com/prometheus/common/version.BuildDate=$(date -u +%Y%m%d-%H:%M:%S)"
   log "prometheus $ver: compiling prometheus and promtool"
-  go build -trimpath -tags netgo,remove_all_sd -ldflags "$ldflags" -o "$dir/bin/" \
+  go build -trimpath -tags "$tags" -ldflags "$ldflags" -o "$dir/bin/" \
     "$mod/cmd/prometheus" "$mod/cmd/promtool"
 
   "$dir/bin/promtool" --version

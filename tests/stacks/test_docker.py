@@ -33,10 +33,7 @@ def _plain(value: Any) -> Any:
 
 def _settled(stack: Any) -> pulumi.Output[Any]:
     """Resolves once every child resource has been registered with the (mock) engine."""
-    children = [stack.prometheus_data, stack.grafana_data]
-    children += [
-        getattr(stack, c) for c in ("otelcol", "prometheus", "grafana") if hasattr(stack, c)
-    ]
+    children = [*stack.volumes.values(), *stack.containers.values()]
     return pulumi.Output.all(stack.grafana_url, *[c.urn for c in children]).apply(lambda v: v[0])
 
 
@@ -46,10 +43,14 @@ def test_creates_network_volumes_and_three_containers(mocks: RecordingMocks) -> 
 
     def check(_: Any) -> None:
         types = sorted(r.typ for r in mocks.resources)
-        assert types.count(CONTAINER) == 3
-        assert types.count("docker:index/volume:Volume") == 2
+        # Three components, and the one-shot container that gives the Collector its volume.
+        assert types.count(CONTAINER) == 4
+        assert types.count("docker:index/volume:Volume") == 3
         assert types.count("docker:index/network:Network") == 1
         containers = mocks.of_type(CONTAINER)
+        init = containers.pop("claude-code-otelcol-volume-init")
+        assert init["mustRun"] is False and init["user"] == "0:0"
+        assert init["command"] == ["chown", "10001:10001", "/var/lib/otelcol"]
         assert set(containers) == {
             "claude-code-otelcol",
             "claude-code-prometheus",
@@ -59,6 +60,10 @@ def test_creates_network_volumes_and_three_containers(mocks: RecordingMocks) -> 
             assert inputs["restart"] == "unless-stopped"
             for port in inputs["ports"]:
                 assert port["ip"] == "127.0.0.1", "ports must bind to localhost by default"
+        # The Collector's own metrics (8888) never leave the Docker network.
+        assert [v["containerPath"] for v in containers["claude-code-otelcol"]["volumes"]] == [
+            "/var/lib/otelcol"
+        ]
         assert {p["internal"] for p in containers["claude-code-otelcol"]["ports"]} == {
             4317,
             4318,
@@ -100,7 +105,7 @@ def test_down_keeps_only_the_data_volumes(mocks: RecordingMocks) -> pulumi.Outpu
 
     def check(_: Any) -> None:
         kinds = sorted(r.typ for r in mocks.resources if r.typ.startswith("docker:"))
-        assert kinds == ["docker:index/volume:Volume"] * 2
+        assert kinds == ["docker:index/volume:Volume"] * 3
 
     return _settled(stack).apply(check)
 
@@ -146,9 +151,12 @@ def test_token_and_password_reach_the_engine_only_as_secrets(
 
 def test_secrets_are_not_in_the_args_repr(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("STACKKIT_OTLP_TOKEN", "tok-XYZ")
-    args = stack_args(StackConfig())
-    assert args.otlp_token == "tok-XYZ"
-    assert "tok-XYZ" not in "".join(args.files.values())
+    monkeypatch.setenv("GF_PW", "pw-XYZ")
+    args = stack_args(StackConfig.model_validate({"grafana": {"admin_password_env": "GF_PW"}}))
+    assert args.secrets.values["stackkit-otlp-token"] == {"token": "tok-XYZ"}
+    assert "XYZ" not in repr(args)
+    files = [t for c in args.stack.components for t in c.files.values()]
+    assert "XYZ" not in "".join(files)
 
 
 @pulumi.runtime.test

@@ -1,0 +1,286 @@
+"""The OpenTelemetry Collector's configuration, built as data.
+
+The pipeline, and why each step is where it is:
+
+* ``memory_limiter`` first, in both pipelines, and nothing asynchronous before the batch
+  processor: a refusal reaches the client that sent the data (the door), never data it was
+  told was accepted. Events are counted synchronously (the count connector), so a refusal of
+  their counts reaches the client too.
+* ``batch`` puts every point in one line: delta-to-cumulative needs each stream's points in
+  order, and a stream can have several writers (the counts of one person's concurrent sessions,
+  clients that leave ``session.id`` out).
+* Points are stamped with the time they arrived: a client's clock can be hours off, and one bad
+  timestamp would make Prometheus reject a whole batch. Delta points start one millisecond
+  before their stamp, so a stream that delta-to-cumulative starts again (idle past
+  ``max_stale``, or a Collector restart) begins after the last sample Prometheus has of it, and
+  Prometheus records the reset (a zero at the start time): totals stay exact.
+* Delta streams carry the Collector instance (``otelcol.instance``): two Collectors summing the
+  same stream must never write one series. Cumulative points pass through untouched: they are
+  already running totals, from one process each.
+* ``delta_to_cumulative`` keeps a stream's total for ``max_stale`` only, so memory follows the
+  active streams, not the day's sessions.
+* With a push exporter, ``interval`` passes on only each stream's latest running total once per
+  ``push_interval``, stamped when it leaves: Prometheus keeps one sample per series and
+  millisecond, and two totals of one stream within a millisecond would keep the smaller.
+* The exporter pushes through a queue: on disk with the Docker target (a restart or replacement
+  resumes it), in memory and drained on shutdown on Kubernetes (a rolling update stops a pod
+  only after a new one is ready). It retries for as long as Prometheus is away.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .config import StackConfig
+from .model import (
+    OTELCOL_QUEUE_DIR,
+    OTELCOL_TLS_DIR,
+    PROMETHEUS_HOST,
+)
+
+INSTANCE_ATTRIBUTE = "otelcol.instance"
+QUEUE_STORAGE = "file_storage/queue"
+
+_DELTA = "metric.aggregation_temporality == AGGREGATION_TEMPORALITY_DELTA"
+_CUMULATIVE = "metric.aggregation_temporality == AGGREGATION_TEMPORALITY_CUMULATIVE"
+
+ARRIVAL_STATEMENTS = (
+    # A running total keeps its own start, moved by the same amount as its timestamp.
+    "set(start_time_unix_nano, start_time_unix_nano + UnixNano(Now()) - time_unix_nano)"
+    f" where {_CUMULATIVE} and start_time_unix_nano > 0",
+    "set(time_unix_nano, UnixNano(Now()))",
+    f"set(start_time_unix_nano, time_unix_nano - 1000000) where {_DELTA}",
+    f'set(attributes["{INSTANCE_ATTRIBUTE}"], "${{env:HOSTNAME}}") where {_DELTA}',
+)
+
+
+def _policy(key: str, policy: str) -> list[str]:
+    attr = f'attributes["{key}"]'
+    if policy == "drop":
+        return [f'delete_key(attributes, "{key}")']
+    if policy == "hash":
+        return [f"set({attr}, SHA256({attr})) where {attr} != nil"]
+    return []
+
+
+def _promote(labels: tuple[str, ...]) -> list[str]:
+    # Claude Code copies OTEL_RESOURCE_ATTRIBUTES onto points itself; other senders may not.
+    return [
+        f'set(attributes["{k}"], resource.attributes["{k}"])'
+        f' where attributes["{k}"] == nil and resource.attributes["{k}"] != nil'
+        for k in labels
+    ]
+
+
+def _event_counts(cfg: StackConfig) -> dict[str, Any]:
+    """Counts derived from Claude Code's events (log records), grouped by useful attributes."""
+    common = [{"key": k, "default_value": ""} for k in cfg.attributes.labels]
+    if cfg.attributes.user_id != "drop":
+        common.append({"key": "user.id", "default_value": ""})
+
+    def count(event: str, description: str, *keys: str) -> dict[str, Any]:
+        own = [{"key": k, "default_value": ""} for k in keys]
+        return {
+            "description": description,
+            "conditions": [f'body == "claude_code.{event}"'],
+            "attributes": own + common,
+        }
+
+    return {
+        "claude_code.api_request.count": count(
+            "api_request", "Requests to the model API (from api_request events).", "model"
+        ),
+        "claude_code.api_error.count": count(
+            "api_error",
+            "Failed model API requests (from api_error events).",
+            "model",
+            "status_code",
+        ),
+        "claude_code.tool_result.count": count(
+            "tool_result", "Tool runs (from tool_result events).", "tool_name", "success"
+        ),
+    }
+
+
+def _transform(context: str, statements: list[str]) -> dict[str, Any]:
+    key = "metric_statements" if context == "datapoint" else "log_statements"
+    return {"error_mode": "ignore", key: [{"context": context, "statements": statements}]}
+
+
+def merges_streams(cfg: StackConfig) -> bool:
+    """True when attributes that tell processes apart are removed before delta-to-cumulative."""
+    return "drop" in (cfg.attributes.session_id, cfg.attributes.user_id)
+
+
+def persistent_queue(cfg: StackConfig) -> bool:
+    """The export queue lives on disk (the Docker target keeps a volume for it)."""
+    return cfg.target == "docker" and cfg.collector.export != "scrape"
+
+
+def _exporter(cfg: StackConfig) -> tuple[str, dict[str, Any]]:
+    col = cfg.collector
+    base = f"http://{PROMETHEUS_HOST}:{cfg.prometheus.port}"
+    retry = {
+        "enabled": True,
+        "initial_interval": "1s",
+        "max_interval": "30s",
+        "max_elapsed_time": "0s",  # retry for as long as Prometheus is away
+    }
+    if col.export == "scrape":
+        return "prometheus", {
+            "endpoint": f"0.0.0.0:{col.metrics_port}",
+            "metric_expiration": col.metric_expiration,
+            "enable_open_metrics": True,
+            "resource_to_telemetry_conversion": {"enabled": False},
+        }
+    if col.export == "remote_write":
+        rw: dict[str, Any] = {
+            "http": {"endpoint": f"{base}/api/v1/write", "tls": {"insecure": True}},
+            "remote_write_queue": {
+                "enabled": True,
+                "queue_size": col.queue_size,
+                "num_consumers": 1,
+            },
+            "max_batch_request_parallelism": 1,
+            "target_info": {"enabled": False},
+            "retry_on_failure": retry,
+        }
+        if persistent_queue(cfg):
+            rw["wal"] = {"directory": f"{OTELCOL_QUEUE_DIR}/wal"}
+        return "prometheus_remote_write", rw
+    queue: dict[str, Any] = {
+        "enabled": True,
+        "sizer": "requests",
+        "queue_size": col.queue_size,
+        # One consumer keeps every series' points in order (Prometheus rejects a whole request
+        # for one out-of-order sample).
+        "num_consumers": 1,
+        "block_on_overflow": True,
+    }
+    if persistent_queue(cfg):
+        queue["storage"] = QUEUE_STORAGE
+    return "otlp_http/prometheus", {
+        "endpoint": f"{base}/api/v1/otlp",
+        "compression": "none",
+        "timeout": "30s",
+        "sending_queue": queue,
+        "retry_on_failure": retry,
+    }
+
+
+def config(cfg: StackConfig) -> dict[str, Any]:
+    """The Collector configuration for ``cfg``."""
+    col, attrs = cfg.collector, cfg.attributes
+    extensions: dict[str, Any] = {"health_check": {"endpoint": f"0.0.0.0:{col.health_port}"}}
+    if col.auth.enabled:
+        extensions["bearertokenauth"] = {
+            "scheme": "Bearer",
+            "token": f"${{env:{col.auth.token_env}}}",
+        }
+    if persistent_queue(cfg):
+        extensions[QUEUE_STORAGE] = {
+            "directory": OTELCOL_QUEUE_DIR,
+            "create_directory": True,
+            "compaction": {
+                "on_start": True,
+                "on_rebound": True,
+                "directory": OTELCOL_QUEUE_DIR,
+            },
+        }
+
+    protocols: dict[str, Any] = {}
+    for name, listener in (("grpc", col.grpc), ("http", col.http)):
+        if not listener.enabled:
+            continue
+        proto: dict[str, Any] = {"endpoint": f"0.0.0.0:{listener.port}"}
+        if col.auth.enabled:
+            proto["auth"] = {"authenticator": "bearertokenauth"}
+        if col.tls.enabled:
+            proto["tls"] = {
+                "cert_file": f"{OTELCOL_TLS_DIR}/tls.crt",
+                "key_file": f"{OTELCOL_TLS_DIR}/tls.key",
+            }
+        protocols[name] = proto
+
+    merge = merges_streams(cfg)
+    stream_statements = [
+        *_policy("session.id", attrs.session_id),
+        *_policy("user.id", attrs.user_id),
+        *ARRIVAL_STATEMENTS,
+    ]
+    processors: dict[str, Any] = {
+        "memory_limiter": {
+            "check_interval": "1s",
+            "limit_mib": col.memory_limit_mib,
+            "spike_limit_mib": max(col.memory_limit_mib // 5, 16),
+        },
+        "batch": {
+            "timeout": col.batch.timeout,
+            "send_batch_size": col.batch.send_batch_size,
+            "send_batch_max_size": col.batch.send_batch_max_size,
+        },
+    }
+    metric_chain = ["memory_limiter"]
+    log_chain = ["memory_limiter"]
+    if attrs.labels:
+        processors["transform/labels"] = _transform("datapoint", _promote(attrs.labels))
+        processors["transform/events"] = _transform("log", _promote(attrs.labels))
+        metric_chain.append("transform/labels")
+        log_chain.append("transform/events")
+    metric_chain.append("batch")
+    if merge:
+        # Attributes that tell processes apart are removed below, so running totals are turned
+        # into deltas first: merged deltas add up, merged running totals would not.
+        processors["cumulative_to_delta"] = {}
+        metric_chain.append("cumulative_to_delta")
+    processors["transform/streams"] = _transform("datapoint", stream_statements)
+    processors["delta_to_cumulative"] = {"max_stale": col.max_stale}
+    metric_chain += ["transform/streams", "delta_to_cumulative"]
+    if col.export != "scrape":
+        processors["interval"] = {"interval": col.push_interval}
+        processors["transform/departure"] = _transform(
+            "datapoint", ["set(time_unix_nano, UnixNano(Now()))"]
+        )
+        metric_chain += ["interval", "transform/departure"]
+
+    exporter, exporter_config = _exporter(cfg)
+    return {
+        "extensions": extensions,
+        "receivers": {"otlp": {"protocols": protocols}},
+        "processors": processors,
+        "connectors": {"count": {"logs": _event_counts(cfg)}},
+        "exporters": {exporter: exporter_config},
+        "service": {
+            "extensions": list(extensions),
+            "telemetry": {
+                "logs": {"level": "info"},
+                "metrics": {
+                    "level": "detailed",
+                    "readers": [
+                        {
+                            "pull": {
+                                "exporter": {
+                                    "prometheus": {
+                                        "host": "0.0.0.0",
+                                        "port": col.telemetry_port,
+                                    }
+                                }
+                            }
+                        }
+                    ],
+                },
+            },
+            "pipelines": {
+                "metrics": {
+                    "receivers": ["otlp", "count"],
+                    "processors": metric_chain,
+                    "exporters": [exporter],
+                },
+                "logs": {
+                    "receivers": ["otlp"],
+                    "processors": log_chain,
+                    "exporters": ["count"],
+                },
+            },
+        },
+    }

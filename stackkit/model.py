@@ -1,0 +1,256 @@
+"""The stack as plain data: every fact about its components, written once.
+
+:func:`build` turns a validated config and the rendered configuration files into a
+:class:`Stack`: components with their image, arguments, files, ports, probes, data folder,
+memory and the secrets they read. The Docker program (``stacks/docker.py``), the Kubernetes
+objects (:mod:`stackkit.manifests`, which the Kubernetes program applies and ``render`` writes
+for GitOps) only translate this model; none of them restates a port, a path or a probe.
+
+Standard library and the config only, so the Pulumi programs import it as a plain module.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Literal
+
+from .config import StackConfig
+
+Audience = Literal["clients", "operators", "internal"]
+"""Who reaches a port: developers' Claude Code (OTLP), the platform team (UIs, APIs, health),
+or only the other components of the stack."""
+
+# Where the upstream images read configuration and keep data.
+OTELCOL_DIR = "/etc/otelcol-contrib"
+OTELCOL_CONFIG = f"{OTELCOL_DIR}/config.yaml"
+OTELCOL_TLS_DIR = f"{OTELCOL_DIR}/tls"
+OTELCOL_DATA = "/var/lib/otelcol"
+OTELCOL_QUEUE_DIR = f"{OTELCOL_DATA}/queue"
+
+PROMETHEUS_DIR = "/etc/prometheus"
+PROMETHEUS_SECRETS_DIR = f"{PROMETHEUS_DIR}/secrets"
+PROMETHEUS_DATA = "/prometheus"
+
+GRAFANA_DIR = "/etc/grafana"
+# Outside /var/lib/grafana (a data volume), so a re-render replaces dashboards, never stacks them.
+GRAFANA_DASHBOARDS_DIR = f"{GRAFANA_DIR}/dashboards"
+GRAFANA_SECRETS_DIR = f"{GRAFANA_DIR}/secrets"
+GRAFANA_DATA = "/var/lib/grafana"
+
+# Names the components use to reach each other (Docker network aliases, Kubernetes Services).
+OTELCOL_HOST = "otelcol"
+PROMETHEUS_HOST = "prometheus"
+
+# The secrets a stack reads, by name; their values never enter the model.
+TOKEN_SECRET = "stackkit-otlp-token"
+GRAFANA_SECRET = "stackkit-grafana-admin"
+REMOTE_WRITE_SECRET = "stackkit-remote-write"
+TLS_SECRET = "stackkit-otlp-tls"
+
+# Users the upstream images run as.
+OTELCOL_UID = 10001
+PROMETHEUS_UID = 65534
+GRAFANA_UID = 472
+
+
+@dataclass(frozen=True)
+class Port:
+    """A port a component listens on, named as Kubernetes names container ports."""
+
+    name: str
+    number: int
+    audience: Audience
+
+
+@dataclass(frozen=True)
+class Probe:
+    """An HTTP GET that answers 2xx when the component is ready (or alive)."""
+
+    path: str
+    port: int
+
+
+@dataclass(frozen=True)
+class SecretRef:
+    """One key of a named secret."""
+
+    secret: str
+    key: str
+
+
+@dataclass(frozen=True)
+class Component:
+    """One program of the stack and everything a target needs to run it."""
+
+    name: str
+    image: str
+    args: tuple[str, ...]
+    config_dir: str
+    files: Mapping[str, str]
+    """Rendered files, by path relative to ``config_dir``."""
+    ports: tuple[Port, ...]
+    ready: Probe
+    alive: Probe
+    user: int
+    memory_mib: int
+    """Memory limit; the request is the same (memory is not overcommitted)."""
+    cpu_millis: int
+    """CPU request (no CPU limit: throttling a pipeline loses more than it saves)."""
+    data_dir: str | None = None
+    data_size: str | None = None
+    secret_env: Mapping[str, SecretRef] = field(default_factory=dict)
+    """Environment variables read from secrets, by variable name."""
+    secret_files: Mapping[str, SecretRef] = field(default_factory=dict)
+    """Files read from secrets, by absolute path in the container."""
+    scratch_dirs: tuple[str, ...] = ("/tmp",)
+    """Writable empty folders (the root filesystem is read-only where the target allows)."""
+    replicas: int = 1
+    shell_probe: bool = False
+    """The image carries ``wget``, so a container runtime can run the readiness probe itself."""
+    image_owns_data_dir: bool = True
+    """The image has ``data_dir``, owned by ``user``: a new Docker volume there copies it. When
+    False, a new volume is root's and must be given to ``user`` first."""
+
+    def port(self, name: str) -> Port:
+        """The port called ``name``."""
+        for p in self.ports:
+            if p.name == name:
+                return p
+        raise KeyError(f"{self.name} has no port {name!r}")
+
+
+@dataclass(frozen=True)
+class Stack:
+    """The whole stack: its name and components, in start order."""
+
+    name: str
+    components: tuple[Component, ...]
+    otlp_tls: bool = False
+    """The OTLP endpoints serve TLS."""
+
+    def component(self, name: str) -> Component:
+        """The component called ``name``."""
+        for c in self.components:
+            if c.name == name:
+                return c
+        raise KeyError(f"the stack has no component {name!r}")
+
+    def secrets(self) -> dict[str, tuple[str, ...]]:
+        """Every secret the components read, with its keys."""
+        keys: dict[str, set[str]] = {}
+        for c in self.components:
+            for ref in (*c.secret_env.values(), *c.secret_files.values()):
+                keys.setdefault(ref.secret, set()).add(ref.key)
+        return {name: tuple(sorted(k)) for name, k in sorted(keys.items())}
+
+
+def _under(files: Mapping[str, str], prefix: str, skip: str = "") -> dict[str, str]:
+    start = f"{prefix}/"
+    return {
+        p.removeprefix(start): t
+        for p, t in sorted(files.items())
+        if p.startswith(start) and not (skip and p.startswith(f"{start}{skip}"))
+    }
+
+
+def prometheus_args(cfg: StackConfig) -> tuple[str, ...]:
+    """Prometheus' command line."""
+    prom = cfg.prometheus
+    args = [
+        f"--config.file={PROMETHEUS_DIR}/prometheus.yml",
+        f"--storage.tsdb.path={PROMETHEUS_DATA}",
+        f"--storage.tsdb.retention.time={prom.retention_time}",
+        f"--web.listen-address=:{prom.port}",
+        # Start timestamps become a zero sample, so a counter that first appears inside a query
+        # window (a new session, a Collector restart) is counted from zero by increase().
+        "--enable-feature=created-timestamp-zero-ingestion",
+    ]
+    if cfg.collector.export == "otlp":
+        args.append("--web.enable-otlp-receiver")
+    elif cfg.collector.export == "remote_write":
+        args.append("--web.enable-remote-write-receiver")
+    if prom.retention_size:
+        args.append(f"--storage.tsdb.retention.size={prom.retention_size}")
+    return tuple(args)
+
+
+def build(cfg: StackConfig, files: Mapping[str, str]) -> Stack:
+    """The stack ``cfg`` describes; ``files`` are the rendered files by output path."""
+    col, prom, graf = cfg.collector, cfg.prometheus, cfg.grafana
+    otel_ports = []
+    if col.grpc.enabled:
+        otel_ports.append(Port("otlp-grpc", col.grpc.port, "clients"))
+    if col.http.enabled:
+        otel_ports.append(Port("otlp-http", col.http.port, "clients"))
+    otel_ports.append(Port("health", col.health_port, "operators"))
+    otel_ports.append(Port("telemetry", col.telemetry_port, "internal"))
+    if col.export == "scrape":
+        otel_ports.append(Port("metrics", col.metrics_port, "internal"))
+    otel_env = {col.auth.token_env: SecretRef(TOKEN_SECRET, "token")} if col.auth.enabled else {}
+    otel_files = (
+        {f"{OTELCOL_TLS_DIR}/{k}": SecretRef(TLS_SECRET, k) for k in ("tls.crt", "tls.key")}
+        if col.tls.enabled
+        else {}
+    )
+    health = Probe("/", col.health_port)
+    otelcol = Component(
+        name="otelcol",
+        image=cfg.images.resolve("otelcol"),
+        args=("--config", OTELCOL_CONFIG),
+        config_dir=OTELCOL_DIR,
+        files=_under(files, "otelcol"),
+        ports=tuple(otel_ports),
+        ready=health,
+        alive=health,
+        user=OTELCOL_UID,
+        # The memory limiter refuses data at its limit; the container needs headroom above it.
+        memory_mib=col.memory_limit_mib + max(128, col.memory_limit_mib // 4),
+        cpu_millis=250,
+        data_dir=OTELCOL_DATA if cfg.target == "docker" else None,
+        data_size="1Gi" if cfg.target == "docker" else None,
+        secret_env=otel_env,
+        secret_files=otel_files,
+        replicas=cfg.kubernetes.collector_replicas if cfg.target == "kubernetes" else 1,
+        image_owns_data_dir=False,  # upstream's image is FROM scratch: no /var/lib/otelcol
+    )
+    remote_write = {
+        f"{PROMETHEUS_SECRETS_DIR}/{t.name}": SecretRef(REMOTE_WRITE_SECRET, t.name)
+        for t in prom.remote_write
+        if t.basic_auth or t.bearer_token_env
+    }
+    prometheus = Component(
+        name="prometheus",
+        image=cfg.images.resolve("prometheus"),
+        args=prometheus_args(cfg),
+        config_dir=PROMETHEUS_DIR,
+        files=_under(files, "prometheus", skip="tests/"),
+        ports=(Port("http", prom.port, "operators"),),
+        ready=Probe("/-/ready", prom.port),
+        alive=Probe("/-/healthy", prom.port),
+        user=PROMETHEUS_UID,
+        memory_mib=prom.memory_limit_mib,
+        cpu_millis=250,
+        data_dir=PROMETHEUS_DATA,
+        data_size=cfg.kubernetes.prometheus_storage,
+        secret_files=remote_write,
+        shell_probe=True,
+    )
+    grafana = Component(
+        name="grafana",
+        image=cfg.images.resolve("grafana"),
+        args=(),
+        config_dir=GRAFANA_DIR,
+        files=_under(files, "grafana"),
+        ports=(Port("http", graf.port, "operators"),),
+        ready=Probe("/api/health", graf.port),
+        alive=Probe("/api/health", graf.port),
+        user=GRAFANA_UID,
+        memory_mib=512,
+        cpu_millis=100,
+        data_dir=GRAFANA_DATA,
+        data_size=cfg.kubernetes.grafana_storage,
+        secret_files={f"{GRAFANA_SECRETS_DIR}/admin-password": SecretRef(GRAFANA_SECRET, "password")},
+        shell_probe=True,
+    )
+    return Stack(cfg.name, (otelcol, prometheus, grafana), otlp_tls=col.tls.enabled)

@@ -1,0 +1,146 @@
+"""Checks that change nothing, run before `up` and `preview` change anything.
+
+Docker: an engine answers, every image is present or pullable, the host ports are free (or held
+by this very stack). Kubernetes: the cluster answers, these credentials may create what the
+stack needs in its namespace, and a StorageClass exists for the data volumes.
+"""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Callable
+
+from . import kube_api, model
+from .config import StackConfig
+from .docker_api import DockerUnavailable, Engine
+from .errors import DeployError
+
+Progress = Callable[[str], None]
+
+# What `up` creates in the namespace: (API group, resource).
+KUBE_NEEDS = (
+    ("", "configmaps"),
+    ("", "secrets"),
+    ("", "services"),
+    ("", "persistentvolumeclaims"),
+    ("apps", "deployments"),
+    ("networking.k8s.io", "networkpolicies"),
+    ("policy", "poddisruptionbudgets"),
+)
+
+
+def published_ports(stack: model.Stack) -> dict[str, int]:
+    """Host ports the Docker target publishes, by component and port name."""
+    return {
+        f"{c.name} {p.name}": p.number
+        for c in stack.components
+        for p in c.ports
+        if p.audience != "internal"
+    }
+
+
+def require_engine() -> Engine:
+    """The Docker engine DOCKER_HOST names, answering; else a DeployError saying what to do."""
+    engine = Engine.from_env()
+    try:
+        engine.ping()
+    except DockerUnavailable as e:
+        raise DeployError(f"{e}: start Docker, or point DOCKER_HOST at a running engine") from None
+    return engine
+
+
+def docker(cfg: StackConfig, stack: model.Stack, progress: Progress) -> None:
+    """Fail before any change when Docker, an image or a host port is not usable."""
+    engine = require_engine()
+    for c in stack.components:
+        if engine.has_image(c.image):
+            continue
+        progress(f"pulling {c.image}")
+        reason = engine.pull(c.image)
+        if reason is not None:
+            raise DeployError(
+                f"image {c.image} ({c.name}) is not on this machine and cannot be pulled "
+                f"({reason}). Load it with `docker load`, mirror it and set images.registry, or "
+                f"set images.{c.name} to an image you have; nothing was changed"
+            )
+    ours = _published_by_stack(engine, cfg.name)
+    for role, port in sorted(published_ports(stack).items()):
+        if port not in ours and not _port_free(cfg.docker.bind_address, port):
+            raise DeployError(
+                f"port {port} on {cfg.docker.bind_address} ({role}) is in use by another "
+                f"program: stop it or choose another port in the config; nothing was changed"
+            )
+
+
+def _published_by_stack(engine: Engine, name: str) -> set[int]:
+    ports_in_use = set()
+    for c in engine.containers(f"stackkit.stack={name}"):
+        for p in c.get("Ports") or []:
+            if p.get("PublicPort"):
+                ports_in_use.add(int(p["PublicPort"]))
+    return ports_in_use
+
+
+def _port_free(address: str, port: int) -> bool:
+    family = socket.AF_INET6 if ":" in address else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as s:
+        # As Docker's own listener does: connections in TIME_WAIT do not make a port busy.
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((address, port))
+        except OSError:
+            return False
+    return True
+
+
+def cluster(cfg: StackConfig) -> kube_api.Cluster:
+    """The cluster the config names (kubernetes.kubeconfig / .context, else kubectl's rules)."""
+    try:
+        return kube_api.load(cfg.kubernetes.kubeconfig, cfg.kubernetes.context)
+    except kube_api.KubeError as e:
+        raise DeployError(str(e)) from None
+
+
+def kubernetes(cfg: StackConfig, progress: Progress) -> kube_api.Cluster:
+    """Fail before any change when the cluster, a permission or a StorageClass is missing."""
+    k8s = cfg.kubernetes
+    c = cluster(cfg)
+    progress(f"cluster {c.server} (context {c.context}), namespace {k8s.namespace}")
+    try:
+        version = c.get("/version", timeout=10)
+        status, _ = c.request("GET", f"/api/v1/namespaces/{k8s.namespace}")
+        missing = []
+        if status == 404 and not c.can_i("create", "namespaces", None):
+            missing.append(f"create the namespace {k8s.namespace}")
+        for group, resource in KUBE_NEEDS:
+            for verb in ("create", "get", "patch", "delete"):
+                if not c.can_i(verb, resource, k8s.namespace, group):
+                    missing.append(f"{verb} {resource}")
+        if missing:
+            raise DeployError(
+                f"context {c.context} may not {', '.join(missing)} in namespace "
+                f"{k8s.namespace}: ask for a Role that allows it, or choose another namespace "
+                "(kubernetes.namespace); nothing was changed"
+            )
+        classes = c.get("/apis/storage.k8s.io/v1/storageclasses").get("items", [])
+    except kube_api.KubeError as e:
+        raise DeployError(f"{e}; nothing was changed") from None
+    names = sorted(s["metadata"]["name"] for s in classes)
+    if k8s.storage_class:
+        if k8s.storage_class not in names:
+            raise DeployError(
+                f"kubernetes.storage_class {k8s.storage_class!r} does not exist in the cluster "
+                f"(it has: {', '.join(names) or 'none'}); nothing was changed"
+            )
+    elif not any(
+        s["metadata"].get("annotations", {}).get("storageclass.kubernetes.io/is-default-class")
+        == "true"
+        for s in classes
+    ):
+        raise DeployError(
+            "the cluster has no default StorageClass for the data volumes: set "
+            f"kubernetes.storage_class to one of: {', '.join(names) or '(none exist)'}; "
+            "nothing was changed"
+        )
+    progress(f"  Kubernetes {version.get('gitVersion', '?')}: reachable, permissions ok")
+    return c
