@@ -17,8 +17,11 @@ class ConfigError(StackkitError):
     def __init__(self, source: str, problems: list[str]) -> None:
         self.source = source
         self.problems = problems
+        if len(problems) == 1:
+            super().__init__(f"invalid configuration: {source}: {problems[0]}")
+            return
         lines = "\n".join(f"  {source}: {p}" for p in problems)
-        super().__init__(f"invalid configuration ({len(problems)} problem(s)):\n{lines}")
+        super().__init__(f"invalid configuration ({len(problems)} problems):\n{lines}")
 
 
 class RenderError(StackkitError):

@@ -51,7 +51,7 @@ def test_bad_config_exits_2_and_writes_nothing(tmp_path: Path) -> None:
     result = runner.invoke(app, ["render", "-c", str(bad), "-o", str(out)])
     assert result.exit_code == 2
     lines = result.stderr.splitlines()
-    assert lines[0] == "error: invalid configuration (2 problem(s)):"
+    assert lines[0] == "error: invalid configuration (2 problems):"
     assert any(f"{bad}: collector.grpc.port:" in line for line in lines)
     assert any(f"{bad}: bogus: unknown key" in line for line in lines)
     assert not out.exists()
