@@ -10,12 +10,14 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
+from urllib.parse import urlsplit
 
 import jinja2
 import yaml
@@ -50,8 +52,16 @@ class _Dumper(yaml.SafeDumper):
         return True
 
 
+# Plain scalars a YAML 1.2 reader (the Go components) takes for a number, bool or null although
+# PyYAML (YAML 1.1) does not: such strings are quoted.
+_YAML12_NOT_STR = re.compile(
+    r"[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?|0o[0-7]+|0x[0-9a-fA-F]+"
+    r"|[-+]?\.(inf|Inf|INF)|\.(nan|NaN|NAN)|~|null|Null|NULL|true|True|TRUE|false|False|FALSE"
+)
+
+
 def _str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
-    style = "|" if "\n" in value else None
+    style = "|" if "\n" in value else ("'" if _YAML12_NOT_STR.fullmatch(value) else None)
     return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
 
 
@@ -64,6 +74,20 @@ def _to_yaml(value: Any, indent: int = 0) -> str:
     return "\n".join(pad + line if line else line for line in text.rstrip("\n").split("\n"))
 
 
+_INI_UNSAFE = set("\r\n;#$\"'`{}\\")
+
+
+def _ini(value: object) -> str:
+    """A value for grafana.ini: refuses anything INI or Grafana's $__file{} would read as syntax.
+
+    The config's types already keep such text out; this is the last line of defence.
+    """
+    text = str(value)
+    if text != text.strip() or _INI_UNSAFE & set(text) or not text.isprintable():
+        raise RenderError(f"{text!r} cannot be written to grafana.ini safely")
+    return text
+
+
 def _environment() -> jinja2.Environment:
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(TEMPLATES_DIR)),
@@ -74,6 +98,7 @@ def _environment() -> jinja2.Environment:
         autoescape=False,
     )
     env.filters["to_yaml"] = _to_yaml
+    env.filters["ini"] = _ini
     return env
 
 
@@ -179,6 +204,22 @@ def collector_context(cfg: StackConfig) -> dict[str, Any]:
     }
 
 
+def _alerting(alertmanager_url: str | None) -> dict[str, Any] | None:
+    """Prometheus' alerting block for an Alertmanager URL (its path becomes path_prefix)."""
+    if alertmanager_url is None:
+        return None
+    url = urlsplit(alertmanager_url)
+    port = url.port or (443 if url.scheme == "https" else 80)
+    host = f"[{url.hostname}]" if ":" in (url.hostname or "") else url.hostname
+    manager: dict[str, Any] = {
+        "static_configs": [{"targets": [f"{host}:{port}"]}],
+        "scheme": url.scheme,
+    }
+    if url.path.strip("/"):
+        manager["path_prefix"] = "/" + url.path.strip("/")
+    return {"alertmanagers": [manager]}
+
+
 def prometheus_context(cfg: StackConfig) -> dict[str, Any]:
     """Everything the Prometheus templates need: scrape targets, labels and thresholds."""
     team = [prom_label(k) for k in cfg.attributes.labels]
@@ -228,6 +269,12 @@ def prometheus_context(cfg: StackConfig) -> dict[str, Any]:
         "person_labels": ", ".join(person),
         "has_team": bool(team),
         "remote_write": remote_write,
+        "alerting": _alerting(cfg.prometheus.alertmanager_url),
+        "global": {
+            "scrape_interval": cfg.prometheus.scrape_interval,
+            "evaluation_interval": cfg.prometheus.evaluation_interval,
+            "external_labels": {"stackkit": cfg.name},
+        },
         "otelcol_exporter": f"{OTELCOL_HOST}:{cfg.collector.metrics_port}",
         "otelcol_telemetry": f"{OTELCOL_HOST}:{cfg.collector.telemetry_port}",
     }

@@ -130,3 +130,52 @@ def test_write_refuses_a_file_as_output(tmp_path: Path) -> None:
 def test_jinja_environment_is_strict() -> None:
     env = rendering._environment()
     assert env.undefined is jinja2.StrictUndefined
+
+
+def _prometheus(cfg: StackConfig) -> dict:  # type: ignore[type-arg]
+    return yaml.safe_load(render(cfg)[PurePosixPath("prometheus/prometheus.yml")])
+
+
+@pytest.mark.parametrize("name", ["null", "true", "no", "123", "1e5", "0x1f", "claude-code"])
+def test_stack_names_stay_strings_in_yaml(name: str) -> None:
+    text = render(StackConfig(name=name))[PurePosixPath("prometheus/prometheus.yml")]
+    assert yaml.safe_load(text)["global"]["external_labels"] == {"stackkit": name}
+    if name != "claude-code":  # YAML 1.2 readers (Go) take 1e5 and 0x1f for numbers
+        assert f"stackkit: '{name}'" in text
+
+
+@pytest.mark.parametrize(
+    ("url", "alerting"),
+    [
+        ("http://am:9093", {"targets": ["am:9093"], "scheme": "http"}),
+        ("https://am.example.com", {"targets": ["am.example.com:443"], "scheme": "https"}),
+        ("http://am", {"targets": ["am:80"], "scheme": "http"}),
+        ("http://[::1]:9093/", {"targets": ["[::1]:9093"], "scheme": "http"}),
+        (
+            "https://am:9093/alertmanager/",
+            {"targets": ["am:9093"], "scheme": "https", "path_prefix": "/alertmanager"},
+        ),
+    ],
+)
+def test_alertmanager_url_becomes_data(url: str, alerting: dict) -> None:  # type: ignore[type-arg]
+    cfg = StackConfig.model_validate({"prometheus": {"alertmanager_url": url}})
+    (manager,) = _prometheus(cfg)["alerting"]["alertmanagers"]
+    assert {"targets": manager.pop("static_configs")[0]["targets"], **manager} == alerting
+
+
+def test_grafana_ini_refuses_syntax_that_slipped_past_the_config() -> None:
+    """Defence in depth: a config built without validation still cannot inject settings."""
+    grafana = StackConfig().grafana.model_copy(update={"admin_user": "x\n[security]\na = b"})
+    cfg = StackConfig().model_copy(update={"grafana": grafana})
+    with pytest.raises(RenderError, match="cannot be written to grafana.ini safely"):
+        render(cfg)
+
+
+def test_grafana_ini_holds_the_user_and_url_on_their_lines() -> None:
+    cfg = StackConfig.model_validate(
+        {"grafana": {"admin_user": "ops@example.com", "root_url": "https://g.example.com/x/"}}
+    )
+    ini = render(cfg)[PurePosixPath("grafana/grafana.ini")]
+    assert "\nadmin_user = ops@example.com\n" in ini
+    assert "\nroot_url = https://g.example.com/x/\n" in ini
+    assert "\nadmin_password = $__file{/etc/grafana/secrets/admin-password}\n" in ini
