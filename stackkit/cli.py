@@ -98,20 +98,26 @@ def render(
     target: TargetOpt = None,
 ) -> None:
     """Render the Collector, Prometheus and Grafana configuration into a directory."""
-    from . import render as rendering
+    from .output import write
+    from .render import render as render_files
 
     cfg = _load(config, target)
-    files = rendering.render(cfg)
-    changes = rendering.write(files, out)
+    files = render_files(cfg)
+    changes = write(files, out)
     changed = len(changes.created) + len(changes.updated) + len(changes.removed)
+    if changes.recovered:
+        say(f"undid an interrupted earlier render in {out}")
     say(f"rendered {len(files)} files into {out} ({changed} changed)")
     for verb, names in (
         ("created", changes.created),
         ("updated", changes.updated),
         ("removed", changes.removed),
+        ("kept", changes.kept),
     ):
         for name in names:
             say(f"  {verb} {name}")
+    for entry in changes.ignored:
+        say(f"warning: ignored .stackkit-files entry {entry}")
 
 
 @app.command()

@@ -1,21 +1,15 @@
 """Pure rendering: a validated config in, a mapping of relative paths to file text out.
 
-`render` never touches the filesystem beyond reading templates; `write` is the only I/O and
-replaces the output directory's stackkit files atomically enough that a failure leaves the old
-files in place. Output is deterministic: same config, same bytes.
+`render` never touches the filesystem beyond reading templates; writing the files is
+:mod:`stackkit.output`'s job. Output is deterministic: same config, same bytes.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
-import shutil
-import tempfile
-from collections.abc import Mapping
-from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
+from pathlib import PurePosixPath
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -356,67 +350,3 @@ def _kubernetes(cfg: StackConfig, files: Files) -> Files:
             body = yaml.dump(docs, Dumper=_Dumper, sort_keys=False, width=1000)
         out[path] = header + body
     return out
-
-
-MANIFEST = ".stackkit-files"
-
-
-@dataclass(frozen=True)
-class Changes:
-    """What `write` did to the output directory, by relative path."""
-
-    created: tuple[str, ...]
-    updated: tuple[str, ...]
-    removed: tuple[str, ...]
-    unchanged: int
-
-
-def write(files: Mapping[PurePosixPath, str], out: Path) -> Changes:
-    """Write ``files`` under ``out``; stale files from an earlier render are removed.
-
-    Everything is first written to a sibling temporary directory, then moved into place, so a
-    failure part-way leaves the previous output untouched. Files stackkit did not write (listed
-    in ``.stackkit-files`` from the last run) are left alone.
-    """
-    out = out.resolve()
-    if out.exists() and not out.is_dir():
-        raise RenderError(f"{out} exists and is not a directory; choose another -o")
-    try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=".stackkit-render-", dir=out.parent))
-    except OSError as e:
-        raise RenderError(f"cannot write to {out.parent}: {e.strerror or e}") from None
-    created, updated = [], []
-    try:
-        for rel, text in files.items():
-            target = staging / rel
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_text(text, encoding="utf-8", newline="\n")
-            old = out / rel
-            if not old.is_file():
-                created.append(str(rel))
-            elif old.read_text(encoding="utf-8") != text:
-                updated.append(str(rel))
-        (staging / MANIFEST).write_text("".join(f"{p}\n" for p in files), encoding="utf-8")
-        stale = sorted(_previous_files(out) - set(files))
-        out.mkdir(exist_ok=True)
-        for rel in stale:
-            (out / rel).unlink(missing_ok=True)
-        for rel in [*files, PurePosixPath(MANIFEST)]:
-            dest = out / rel
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            os.replace(staging / rel, dest)
-    except OSError as e:
-        raise RenderError(f"cannot write to {out}: {e.strerror or e}") from None
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-    unchanged = len(files) - len(created) - len(updated)
-    return Changes(tuple(created), tuple(updated), tuple(map(str, stale)), unchanged)
-
-
-def _previous_files(out: Path) -> set[PurePosixPath]:
-    try:
-        lines = (out / MANIFEST).read_text(encoding="utf-8").splitlines()
-    except OSError:
-        return set()
-    return {PurePosixPath(line) for line in lines if line and ".." not in line}

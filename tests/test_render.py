@@ -12,7 +12,7 @@ import yaml
 from stackkit import render as rendering
 from stackkit.config import StackConfig
 from stackkit.errors import RenderError
-from stackkit.render import Files, render, write
+from stackkit.render import Files, render
 
 
 def test_same_input_same_bytes(example_config: StackConfig) -> None:
@@ -107,24 +107,6 @@ def test_non_template_files_are_copied(tmp_path: Path, monkeypatch: pytest.Monke
     (tmp_path / "static.txt").write_text("{{ kept as is }}\n")
     monkeypatch.setattr(rendering, "TEMPLATES_DIR", tmp_path)
     assert render(StackConfig())[PurePosixPath("static.txt")] == "{{ kept as is }}\n"
-
-
-def test_write_replaces_stale_files_but_keeps_foreign_ones(tmp_path: Path) -> None:
-    out = tmp_path / "out"
-    write({PurePosixPath("a/old.yaml"): "x\n", PurePosixPath("b.yaml"): "y\n"}, out)
-    (out / "README.md").write_text("mine\n")
-    changes = write({PurePosixPath("b.yaml"): "z\n"}, out)
-    assert (changes.created, changes.updated, changes.removed) == ((), ("b.yaml",), ("a/old.yaml",))
-    assert not (out / "a" / "old.yaml").exists()
-    assert (out / "b.yaml").read_text() == "z\n"
-    assert (out / "README.md").read_text() == "mine\n"
-    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".stackkit-render-")]
-
-
-def test_write_refuses_a_file_as_output(tmp_path: Path) -> None:
-    (tmp_path / "f").write_text("")
-    with pytest.raises(RenderError, match="not a directory"):
-        write({PurePosixPath("a"): "b\n"}, tmp_path / "f")
 
 
 def test_jinja_environment_is_strict() -> None:

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from stackkit.render import Files, write
+from stackkit.output import write
+from stackkit.render import Files
 from tests.fixtures.otelcol import manifest_components, validate
 
 from .conftest import EXAMPLES
