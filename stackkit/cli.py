@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+import warnings
 from collections.abc import Callable
 from functools import wraps
 from pathlib import Path
@@ -11,7 +12,7 @@ from typing import Annotated, Any, Optional, TypeVar
 
 import typer
 
-from .errors import StackkitError
+from .errors import StackkitError, StackkitWarning
 
 app = typer.Typer(
     help="A Claude Code monitoring stack (OpenTelemetry Collector, Prometheus, Grafana).",
@@ -43,15 +44,26 @@ def say(message: str) -> None:
 
 
 def handle_errors(fn: F) -> F:
-    """Turn a StackkitError into its message on stderr and its exit code."""
+    """Turn a StackkitError into its message on stderr and its exit code; warnings to stderr."""
 
     @wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return fn(*args, **kwargs)
-        except StackkitError as e:
-            typer.secho(f"error: {e}", err=True, fg=typer.colors.RED)
-            raise typer.Exit(e.exit_code) from None
+        with warnings.catch_warnings():
+            warnings.simplefilter("always", StackkitWarning)  # state.py says each once
+            shown = warnings.showwarning
+
+            def show(message: Any, category: type[Warning], *rest: Any, **kw: Any) -> None:
+                if issubclass(category, StackkitWarning):
+                    typer.secho(f"warning: {message}", err=True, fg=typer.colors.YELLOW)
+                else:
+                    shown(message, category, *rest, **kw)
+
+            warnings.showwarning = show
+            try:
+                return fn(*args, **kwargs)
+            except StackkitError as e:
+                typer.secho(f"error: {e}", err=True, fg=typer.colors.RED)
+                raise typer.Exit(e.exit_code) from None
 
     return wrapper  # type: ignore[return-value]
 

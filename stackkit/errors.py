@@ -30,3 +30,11 @@ class RenderError(StackkitError):
 
 class DeployError(StackkitError):
     """Deploying, previewing or removing the stack failed."""
+
+
+class StateError(StackkitError):
+    """A file in stackkit's state folder is unusable or untrusted (environment, exit 1)."""
+
+
+class StackkitWarning(UserWarning):
+    """Something works but should be fixed; the CLI prints it as one ``warning:`` line."""
