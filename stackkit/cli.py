@@ -12,7 +12,7 @@ from typing import Annotated, Any, Optional, TypeVar
 
 import typer
 
-from .errors import StackkitError, StackkitWarning
+from .errors import ConfigError, StackkitError, StackkitWarning
 
 app = typer.Typer(
     help="A Claude Code monitoring stack (OpenTelemetry Collector, Prometheus, Grafana).",
@@ -166,7 +166,7 @@ def env(
     from .state import TOKEN_FILE, stack_dir
 
     if fmt not in FORMATS:
-        raise StackkitError(f"--format {fmt!r} is not one of {', '.join(FORMATS)}")
+        raise ConfigError("--format", [f"{fmt!r} is not one of {', '.join(FORMATS)}"])
     attributes = dict(_parse_attr(a) for a in attr or [])
     cfg = _load(config)
     ep = resolve_endpoint(cfg, protocol, endpoint)
@@ -193,7 +193,7 @@ def env(
 def _parse_attr(text: str) -> tuple[str, str]:
     key, sep, value = text.partition("=")
     if not sep or not key:
-        raise StackkitError(f"--attr {text!r}: expected KEY=VALUE, e.g. team.id=platform")
+        raise ConfigError("--attr", [f"{text!r}: expected KEY=VALUE, e.g. team.id=platform"])
     return key, value
 
 

@@ -164,3 +164,69 @@ def test_readme_line_works_in_the_real_shell(shell: str, tmp_path: Path) -> None
     assert seen["CLAUDE_CODE_ENABLE_TELEMETRY"] == "1"
     assert seen["OTEL_EXPORTER_OTLP_ENDPOINT"] == "http://localhost:4317"
     assert seen["OTEL_EXPORTER_OTLP_HEADERS"] == "Authorization=Bearer tok'en $x"
+
+
+# --- the cache is printed into shells: only a trusted, well-formed one is used ---------------
+
+
+def _run(args: list[str], cwd: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "stackkit", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT), **env},
+    )
+
+
+def _cache() -> Path:
+    (path,) = Path(os.environ["STACKKIT_STATE_DIR"]).glob("env-cache-*.bin")
+    return path
+
+
+def _plant(entry_update: dict[str, object]) -> None:
+    import marshal
+
+    path = _cache()
+    cache = marshal.loads(path.read_bytes())
+    for entry in cache.values():
+        entry.update(entry_update)
+    path.write_bytes(marshal.dumps(cache))
+
+
+def test_a_planted_variable_name_is_never_printed(tmp_path: Path) -> None:
+    assert _run(["env"], tmp_path).returncode == 0
+    canary = tmp_path / "ran"
+    _plant({"env": {f"X=1; touch {canary}; Y": "v", "OTEL_X": "1"}})
+    out = _run(["env"], tmp_path)
+    assert out.returncode == 0 and "touch" not in out.stdout
+    assert "export CLAUDE_CODE_ENABLE_TELEMETRY='1'" in out.stdout  # the full path answered
+    subprocess.run(["bash", "-c", out.stdout], check=True)
+    assert not canary.exists()
+
+
+@pytest.mark.parametrize("how", ["mode", "owner"])
+def test_a_cache_others_could_write_is_ignored(
+    tmp_path: Path, how: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert _run(["env"], tmp_path).returncode == 0
+    _plant({"env": {"OTEL_EXPORTER_OTLP_ENDPOINT": "http://evil.example.com:4317"}})
+    assert "evil" in _run(["env"], tmp_path).stdout  # the planted entry is served while trusted
+    if how == "mode":
+        _cache().chmod(0o666)
+    else:
+        try:
+            os.chown(_cache(), 12345, -1)
+        except PermissionError:
+            pytest.skip("changing a file's owner needs root")
+    out = _run(["env"], tmp_path)
+    assert out.returncode == 0 and "evil" not in out.stdout
+
+
+def test_a_planted_token_file_path_is_not_read(tmp_path: Path) -> None:
+    secret_file = tmp_path / "not-a-token"
+    secret_file.write_text("private\n")
+    os.chmod(secret_file, 0o666)
+    assert _run(["env"], tmp_path).returncode == 0
+    _plant({"token_file": str(secret_file)})
+    assert "private" not in _run(["env"], tmp_path).stdout
