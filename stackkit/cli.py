@@ -180,11 +180,16 @@ def env(
         )
     config_file = config or Path("stackkit.yaml")
     auth = cfg.collector.auth
+    ca_file = cfg.collector.tls.ca_file
     envcache.store(
         sys.argv[2:],
         variables,
         fmt,
-        deps=[config_file, stack_dir(cfg.name) / "outputs.json"],
+        deps=[
+            config_file,
+            stack_dir(cfg.name) / "outputs.json",
+            *([ca_file] if ca_file else []),
+        ],
         token_env=auth.token_env if auth.enabled else None,
         token_file=stack_dir(cfg.name) / TOKEN_FILE if auth.enabled else None,
     )

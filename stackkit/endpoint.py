@@ -6,6 +6,10 @@ flag can carry nothing the config file could not.
 
 from __future__ import annotations
 
+import os
+import stat
+from pathlib import Path
+
 from .config import (
     AttributeValue,
     GrpcEndpoint,
@@ -61,11 +65,33 @@ def resolve_endpoint(
         scheme = "https" if cfg.collector.tls.enabled else "http"
         url = f"{scheme}://localhost:{listener.port}"
     ca = cfg.collector.tls.ca_file
+    if ca is not None:
+        check_ca_file(ca)
     return Endpoint(
         url=url.rstrip("/"),
         protocol=protocol,
         token=otlp_token(cfg),
         ca_file=str(ca) if ca else None,
+    )
+
+
+def check_ca_file(path: Path) -> None:
+    """ConfigError unless ``path`` is a readable regular file."""
+    try:
+        st = path.stat()
+        if not stat.S_ISREG(st.st_mode):
+            problem = "is not a file"
+        elif not os.access(path, os.R_OK):
+            problem = "is not readable"
+        else:
+            return
+    except FileNotFoundError:
+        problem = "does not exist"
+    except OSError as e:
+        problem = f"cannot be read ({e.strerror or e})"
+    raise ConfigError(
+        "collector.tls.ca_file",
+        [f"{path} {problem} (a relative path is relative to the config file's folder)"],
     )
 
 

@@ -8,6 +8,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -230,3 +231,57 @@ def test_a_planted_token_file_path_is_not_read(tmp_path: Path) -> None:
     assert _run(["env"], tmp_path).returncode == 0
     _plant({"token_file": str(secret_file)})
     assert "private" not in _run(["env"], tmp_path).stdout
+
+
+def runner_env(args: list[str]) -> Any:
+    from typer.testing import CliRunner
+
+    from stackkit.cli import app
+
+    return CliRunner().invoke(app, ["env", *args])
+
+
+# --- collector.tls.ca_file ------------------------------------------------------------------
+
+
+def test_a_relative_ca_file_is_relative_to_the_config_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "conf" / "certs").mkdir(parents=True)
+    (tmp_path / "conf" / "certs" / "ca.pem").write_text("-----BEGIN CERTIFICATE-----\n")
+    (tmp_path / "conf" / "stackkit.yaml").write_text(
+        "collector: {tls: {cert_file: s.crt, key_file: s.key, ca_file: certs/ca.pem}}\n"
+    )
+    monkeypatch.chdir(tmp_path)
+    result = runner_env(["-c", "conf/stackkit.yaml"])
+    assert result.exit_code == 0, result.output
+    expected = tmp_path / "conf" / "certs" / "ca.pem"
+    assert f"export OTEL_EXPORTER_OTLP_CERTIFICATE='{expected}'" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("setup", "message"),
+    [("missing", "does not exist"), ("folder", "is not a file")],
+)
+def test_an_unusable_ca_file_is_a_config_error(tmp_path: Path, setup: str, message: str) -> None:
+    if setup == "folder":
+        (tmp_path / "ca.pem").mkdir()
+    config = tmp_path / "stackkit.yaml"
+    config.write_text("collector: {tls: {cert_file: s.crt, key_file: s.key, ca_file: ca.pem}}\n")
+    result = runner_env(["-c", str(config)])
+    assert result.exit_code == 2
+    assert result.stderr == (
+        f"error: invalid configuration: collector.tls.ca_file: {tmp_path / 'ca.pem'} {message} "
+        "(a relative path is relative to the config file's folder)\n"
+    )
+
+
+def test_the_cache_follows_the_ca_file(tmp_path: Path) -> None:
+    (tmp_path / "ca.pem").write_text("one\n")
+    (tmp_path / "stackkit.yaml").write_text(
+        "collector: {tls: {cert_file: s.crt, key_file: s.key, ca_file: ca.pem}}\n"
+    )
+    assert _run(["env"], tmp_path).returncode == 0
+    (tmp_path / "ca.pem").unlink()
+    out = _run(["env"], tmp_path)
+    assert out.returncode == 2 and "ca.pem does not exist" in out.stderr
