@@ -158,6 +158,10 @@ def env(
         Optional[list[str]],  # noqa: UP045
         typer.Option("--attr", "-a", help="Resource attribute KEY=VALUE, e.g. team.id=platform."),
     ] = None,
+    no_cache: Annotated[
+        bool,
+        typer.Option("--no-cache", help="Neither read nor write the cache of this answer."),
+    ] = False,
 ) -> None:
     """Print what Claude Code needs to report to the stack: eval "$(stackkit env)"."""
     from . import envcache
@@ -172,8 +176,8 @@ def env(
     ep = resolve_endpoint(cfg, protocol, endpoint)
     variables = env_vars(ep, client_settings(cfg, attributes))
     sys.stdout.write(format_env(variables, fmt))
-    if sys.argv[1:2] != ["env"]:
-        return  # called in-process (tests): there is no command line to cache for
+    if no_cache or sys.argv[1:2] != ["env"]:
+        return  # asked not to, or called in-process (tests): no command line to cache for
     if ep.token:
         variables["OTEL_EXPORTER_OTLP_HEADERS"] = (
             f"Authorization=Bearer {envcache.TOKEN_PLACEHOLDER}"

@@ -233,6 +233,21 @@ def test_a_planted_token_file_path_is_not_read(tmp_path: Path) -> None:
     assert "private" not in _run(["env"], tmp_path).stdout
 
 
+def test_no_cache_neither_reads_nor_writes_it(tmp_path: Path) -> None:
+    assert runner_env(["--no-cache"]).exit_code == 0
+    out = _run(["env", "--no-cache"], tmp_path)
+    assert out.returncode == 0 and "CLAUDE_CODE_ENABLE_TELEMETRY" in out.stdout
+    assert not list(Path(os.environ["STACKKIT_STATE_DIR"]).glob("env-cache-*"))
+
+
+def test_no_cache_skips_the_fast_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    from stackkit import envcache
+
+    monkeypatch.setattr(envcache, "lookup", lambda argv: "export FROM_CACHE='1'\n")
+    assert envcache.fast_env([]) is True
+    assert envcache.fast_env(["--no-cache"]) is False
+
+
 def runner_env(args: list[str]) -> Any:
     from typer.testing import CliRunner
 
