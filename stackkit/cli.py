@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 import warnings
 from collections.abc import Callable
@@ -29,7 +30,6 @@ ConfigOpt = Annotated[
         "--config",
         "-c",
         help="Config file (default: ./stackkit.yaml if present, else built-in defaults).",
-        dir_okay=False,
     ),
 ]
 TargetOpt = Annotated[
@@ -60,12 +60,22 @@ def handle_errors(fn: F) -> F:
 
             warnings.showwarning = show
             try:
+                _require_cwd()
                 return fn(*args, **kwargs)
             except StackkitError as e:
                 typer.secho(f"error: {e}", err=True, fg=typer.colors.RED)
                 raise typer.Exit(e.exit_code) from None
 
     return wrapper  # type: ignore[return-value]
+
+
+def _require_cwd() -> None:
+    try:
+        os.getcwd()
+    except OSError:
+        raise StackkitError(
+            "the current folder no longer exists: cd to an existing folder and run again"
+        ) from None
 
 
 def _load(config: Path | None, target: str | None = None) -> Any:
@@ -105,7 +115,7 @@ def schema() -> None:
 @app.command()
 @handle_errors
 def render(
-    out: Annotated[Path, typer.Option("--out", "-o", help="Output directory.", file_okay=False)],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output directory.")],
     config: ConfigOpt = None,
     target: TargetOpt = None,
 ) -> None:

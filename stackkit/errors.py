@@ -3,6 +3,14 @@
 from __future__ import annotations
 
 
+def printable(text: str, limit: int = 200) -> str:
+    """What another program said, safe inside a one-line message: whitespace folded, control
+    characters escaped, at most ``limit`` characters."""
+    text = " ".join(text.split())
+    text = "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 class StackkitError(Exception):
     """An error the user can act on. The message says what to do next."""
 

@@ -124,8 +124,14 @@ def read_private(path: Path, max_bytes: int) -> bytes | None:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
     except FileNotFoundError:
         return None
+    except NotADirectoryError:
+        raise StateError(
+            f"cannot read {path}: part of the path is not a folder; check STACKKIT_STATE_DIR"
+        ) from None
     except OSError as e:
-        raise StateError(f"cannot read {path}: {e.strerror or e}; delete it") from None
+        raise StateError(
+            f"cannot read {path}: {e.strerror or e}; fix its permissions or delete it"
+        ) from None
     st = os.fstat(fd)
     if not stat.S_ISREG(st.st_mode):
         os.close(fd)
