@@ -102,7 +102,7 @@ def _check_state_folders(folder: str) -> None:
 def write_private(path: Path, content: str | bytes) -> None:
     """Write ``content`` to ``path`` readable by the owner only, replacing it atomically."""
     data = content.encode("utf-8") if isinstance(content, str) else content
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp = path.with_name(f".{path.name}.{os.urandom(4).hex()}.tmp")
     try:
         private_folder(path.parent)
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)

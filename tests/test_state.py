@@ -153,3 +153,21 @@ def test_warnings_do_not_leak_out_of_the_state_module() -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         secret("claude-code", TOKEN_FILE)  # a fresh, private folder: nothing to warn about
+
+
+def test_the_deploy_backend_folder_is_owner_only_whatever_the_umask(
+    fresh_root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With every secret in the environment, the Pulumi backend is the first thing created."""
+    from stackkit import deploy
+    from stackkit.config import StackConfig
+
+    monkeypatch.setenv("PULUMI_CONFIG_PASSPHRASE", "p")
+    old = os.umask(0)
+    try:
+        deploy._workspace_env(StackConfig())
+    finally:
+        os.umask(old)
+    assert mode(fresh_root) == 0o700
+    assert mode(fresh_root / "claude-code") == 0o700
+    assert mode(fresh_root / "claude-code" / "pulumi") == 0o700
