@@ -59,10 +59,8 @@ _MAX_CACHE_BYTES = 4 << 20
 
 
 def _load() -> dict[str, dict[str, object]]:
-    from pathlib import Path
-
     try:
-        raw = read_private(Path(cache_file()), _MAX_CACHE_BYTES)
+        raw = read_private(cache_file(), _MAX_CACHE_BYTES)
         data = marshal.loads(raw) if raw else {}
     except (StackkitError, EOFError, ValueError, TypeError):
         return {}  # untrusted or unreadable: the full command answers (and says why)
@@ -128,10 +126,8 @@ def lookup(argv: Sequence[str]) -> str | None:
 def _read(path: object) -> str | None:
     if not isinstance(path, str):
         return None
-    from pathlib import Path
-
     try:
-        data = read_private(Path(path), MAX_SECRET_BYTES)
+        data = read_private(path, MAX_SECRET_BYTES)
         return data.decode("utf-8").strip() or None if data else None
     except (StackkitError, ValueError):
         return None

@@ -118,8 +118,11 @@ def write_private(path: Path, content: str | bytes) -> None:
         ) from None
 
 
-def read_private(path: Path, max_bytes: int) -> bytes | None:
-    """A trusted state file's bytes, None when it does not exist; StateError when untrusted."""
+def read_private(path: str | Path, max_bytes: int) -> bytes | None:
+    """A trusted state file's bytes, None when it does not exist; StateError when untrusted.
+
+    Takes a plain string too: the `stackkit env` fast path does not import pathlib.
+    """
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
     except FileNotFoundError:
@@ -145,7 +148,7 @@ def read_private(path: Path, max_bytes: int) -> bytes | None:
         data = f.read(max_bytes + 1)
     if len(data) > max_bytes:
         raise StateError(f"{path} is larger than {max_bytes} bytes: delete it")
-    _check_state_folders(str(path.parent))
+    _check_state_folders(os.path.dirname(os.fspath(path)))
     return data
 
 
