@@ -20,7 +20,7 @@ from pydantic import AfterValidator, Field, StrictInt, StrictStr
 # upstream images do not run with on Kubernetes.
 Port = Annotated[StrictInt, Field(ge=1024, le=65535)]
 # Money thresholds: finite, at least a cent, and small enough that doubling them stays finite.
-Amount = Annotated[float, Field(strict=True, ge=0.01, le=1e12, allow_inf_nan=False)]
+Amount = Annotated[float, Field(strict=True, ge=0.01, le=1e9, allow_inf_nan=False)]
 
 
 def shorten(value: object, limit: int = 80) -> str:

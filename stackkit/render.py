@@ -275,7 +275,8 @@ def prometheus_context(cfg: StackConfig) -> dict[str, Any]:
 
 
 def _num(value: float) -> str:
-    return f"{value:.6g}"
+    # Enough digits that the alert tests' expected cents survive the largest allowed threshold.
+    return f"{value:.12g}"
 
 
 def prometheus_args(cfg: StackConfig) -> list[str]:

@@ -463,3 +463,9 @@ def test_free_text_is_checked_for_the_file_it_reaches(
 )
 def test_ordinary_values_stay_valid(tmp_path: Path, text: str) -> None:
     assert load_config(write(tmp_path, text + "\n"))
+
+
+@pytest.mark.parametrize("path", sorted((Path(__file__).parent / "limits").glob("*.yaml")))
+def test_the_limit_configs_are_valid(path: Path) -> None:
+    """tests/test_validate.py checks their output with the real tools (integration)."""
+    assert load_config(path)
