@@ -59,7 +59,9 @@ def write(files: Mapping[PurePosixPath, str], out: Path) -> Changes:
         out.mkdir(parents=True, exist_ok=True)
         with _locked(out):
             recovered = transaction.recover(out)
-            return _write(files, out, recovered)
+            changes = _write(files, out, recovered)
+        _remove_old_leftovers(out.parent)
+        return changes
     except BaseException as e:
         if made and out.is_dir() and not any(out.iterdir()):
             out.rmdir()
@@ -194,3 +196,34 @@ def _stale(
         else:
             removals.append(rel)
     return removals, kept, carried
+
+
+# Before the transaction, stackkit staged in `<parent>/.stackkit-render-XXXXXXXX/` (tempfile) and
+# a killed run left that folder behind. Such a folder cannot be tied to one output, so it is
+# removed only when it is plainly one of those (a rendered tree with a manifest, no links) and
+# old enough that no run can still be using it.
+_OLD_LEFTOVER = re.compile(re.escape(STAGING_PREFIX) + r"[a-z0-9_]{8}")
+_OLD_LEFTOVER_AGE_S = 3600
+
+
+def _remove_old_leftovers(parent: Path) -> None:
+    import shutil
+    import time
+
+    try:
+        entries = list(os.scandir(parent))
+    except OSError:
+        return
+    for entry in entries:
+        if not (_OLD_LEFTOVER.fullmatch(entry.name) and entry.is_dir(follow_symlinks=False)):
+            continue
+        folder = Path(entry.path)
+        try:
+            if time.time() - entry.stat(follow_symlinks=False).st_mtime < _OLD_LEFTOVER_AGE_S:
+                continue
+            inside = list(folder.rglob("*"))
+            if regular(folder / MANIFEST) is None or any(p.is_symlink() for p in inside):
+                continue
+        except OSError:
+            continue
+        shutil.rmtree(folder, ignore_errors=True)

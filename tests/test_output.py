@@ -349,3 +349,25 @@ def test_a_planted_journal_cannot_reach_outside(tmp_path: Path) -> None:
     )
     write(NEW, out)
     assert victim.read_text() == "keep\n"
+
+
+def test_old_leftovers_beside_the_output_are_removed_once_stale(tmp_path: Path) -> None:
+    """Earlier versions staged beside the output; a killed run left that folder there."""
+    out = tmp_path / "out"
+    old = tmp_path / f"{STAGING_PREFIX}ab12cd_9"
+    (old / "otelcol").mkdir(parents=True)
+    (old / "otelcol" / "config.yaml").write_text("x\n")
+    (old / MANIFEST).write_text("otelcol/config.yaml\n")
+    fresh = tmp_path / f"{STAGING_PREFIX}zz99yy88"  # may belong to a run still going
+    fresh.mkdir()
+    (fresh / MANIFEST).write_text("")
+    linked = tmp_path / f"{STAGING_PREFIX}linked00"  # not something stackkit made
+    linked.mkdir()
+    (linked / MANIFEST).write_text("")
+    (linked / "l").symlink_to(tmp_path)
+    hour_ago = os.stat(old).st_mtime - 7200
+    for folder in (old, linked):
+        os.utime(folder, (hour_ago, hour_ago))
+    write(NEW, out)
+    assert not old.exists()
+    assert fresh.exists() and linked.exists()
