@@ -59,6 +59,8 @@ _MAX_CACHE_BYTES = 4 << 20
 
 
 def _load() -> dict[str, dict[str, object]]:
+    if not check_folder(state_root_str()):
+        return {}  # others could have put the file there: the full command answers
     try:
         raw = read_private(cache_file(), _MAX_CACHE_BYTES)
         data = marshal.loads(raw) if raw else {}

@@ -206,7 +206,7 @@ def test_a_planted_variable_name_is_never_printed(tmp_path: Path) -> None:
     assert not canary.exists()
 
 
-@pytest.mark.parametrize("how", ["mode", "owner"])
+@pytest.mark.parametrize("how", ["mode", "owner", "folder"])
 def test_a_cache_others_could_write_is_ignored(
     tmp_path: Path, how: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -215,6 +215,8 @@ def test_a_cache_others_could_write_is_ignored(
     assert "evil" in _run(["env"], tmp_path).stdout  # the planted entry is served while trusted
     if how == "mode":
         _cache().chmod(0o666)
+    elif how == "folder":
+        _cache().parent.chmod(0o777)
     else:
         try:
             os.chown(_cache(), 12345, -1)
@@ -222,6 +224,8 @@ def test_a_cache_others_could_write_is_ignored(
             pytest.skip("changing a file's owner needs root")
     out = _run(["env"], tmp_path)
     assert out.returncode == 0 and "evil" not in out.stdout
+    if how == "folder":
+        assert out.stderr.count("can be changed by other users") == 1, out.stderr
 
 
 def test_a_planted_token_file_path_is_not_read(tmp_path: Path) -> None:
