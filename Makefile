@@ -27,8 +27,8 @@ lint: install  ## ruff: lint and format check
 test: install lint tools  ## lint, then the whole test suite against the real components
 	$(UV) run --frozen pytest
 
-test-fast: install  ## only the tests that need no built tools
-	$(UV) run --frozen pytest -m "not integration" --ignore=tests/tools
+test-fast: install  ## only the tests that need no built tools (and a guard: nothing is built)
+	STACKKIT_NO_TOOL_BUILDS=1 $(UV) run --frozen pytest -m "not integration" --ignore=tests/tools
 
 golden: install  ## rewrite tests/golden from examples/
 	$(UV) run --frozen pytest tests/test_golden.py --update-golden

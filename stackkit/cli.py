@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
+import warnings
 from collections.abc import Callable
 from functools import wraps
 from pathlib import Path
@@ -11,7 +13,7 @@ from typing import Annotated, Any, Optional, TypeVar
 
 import typer
 
-from .errors import StackkitError
+from .errors import ConfigError, StackkitError, StackkitWarning
 
 app = typer.Typer(
     help="A Claude Code monitoring stack (OpenTelemetry Collector, Prometheus, Grafana).",
@@ -28,7 +30,6 @@ ConfigOpt = Annotated[
         "--config",
         "-c",
         help="Config file (default: ./stackkit.yaml if present, else built-in defaults).",
-        dir_okay=False,
     ),
 ]
 TargetOpt = Annotated[
@@ -43,17 +44,38 @@ def say(message: str) -> None:
 
 
 def handle_errors(fn: F) -> F:
-    """Turn a StackkitError into its message on stderr and its exit code."""
+    """Turn a StackkitError into its message on stderr and its exit code; warnings to stderr."""
 
     @wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return fn(*args, **kwargs)
-        except StackkitError as e:
-            typer.secho(f"error: {e}", err=True, fg=typer.colors.RED)
-            raise typer.Exit(e.exit_code) from None
+        with warnings.catch_warnings():
+            warnings.simplefilter("always", StackkitWarning)  # state.py says each once
+            shown = warnings.showwarning
+
+            def show(message: Any, category: type[Warning], *rest: Any, **kw: Any) -> None:
+                if issubclass(category, StackkitWarning):
+                    typer.secho(f"warning: {message}", err=True, fg=typer.colors.YELLOW)
+                else:
+                    shown(message, category, *rest, **kw)
+
+            warnings.showwarning = show
+            try:
+                _require_cwd()
+                return fn(*args, **kwargs)
+            except StackkitError as e:
+                typer.secho(f"error: {e}", err=True, fg=typer.colors.RED)
+                raise typer.Exit(e.exit_code) from None
 
     return wrapper  # type: ignore[return-value]
+
+
+def _require_cwd() -> None:
+    try:
+        os.getcwd()
+    except OSError:
+        raise StackkitError(
+            "the current folder no longer exists: cd to an existing folder and run again"
+        ) from None
 
 
 def _load(config: Path | None, target: str | None = None) -> Any:
@@ -93,25 +115,31 @@ def schema() -> None:
 @app.command()
 @handle_errors
 def render(
-    out: Annotated[Path, typer.Option("--out", "-o", help="Output directory.", file_okay=False)],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output directory.")],
     config: ConfigOpt = None,
     target: TargetOpt = None,
 ) -> None:
     """Render the Collector, Prometheus and Grafana configuration into a directory."""
-    from . import render as rendering
+    from .output import write
+    from .render import render as render_files
 
     cfg = _load(config, target)
-    files = rendering.render(cfg)
-    changes = rendering.write(files, out)
+    files = render_files(cfg)
+    changes = write(files, out)
     changed = len(changes.created) + len(changes.updated) + len(changes.removed)
+    if changes.recovered:
+        say(f"undid an interrupted earlier render in {out}")
     say(f"rendered {len(files)} files into {out} ({changed} changed)")
     for verb, names in (
         ("created", changes.created),
         ("updated", changes.updated),
         ("removed", changes.removed),
+        ("kept", changes.kept),
     ):
         for name in names:
             say(f"  {verb} {name}")
+    for entry in changes.ignored:
+        say(f"warning: ignored .stackkit-files entry {entry}")
 
 
 @app.command()
@@ -140,6 +168,10 @@ def env(
         Optional[list[str]],  # noqa: UP045
         typer.Option("--attr", "-a", help="Resource attribute KEY=VALUE, e.g. team.id=platform."),
     ] = None,
+    no_cache: Annotated[
+        bool,
+        typer.Option("--no-cache", help="Neither read nor write the cache of this answer."),
+    ] = False,
 ) -> None:
     """Print what Claude Code needs to report to the stack: eval "$(stackkit env)"."""
     from . import envcache
@@ -148,25 +180,30 @@ def env(
     from .state import TOKEN_FILE, stack_dir
 
     if fmt not in FORMATS:
-        raise StackkitError(f"--format {fmt!r} is not one of {', '.join(FORMATS)}")
+        raise ConfigError("--format", [f"{fmt!r} is not one of {', '.join(FORMATS)}"])
     attributes = dict(_parse_attr(a) for a in attr or [])
     cfg = _load(config)
     ep = resolve_endpoint(cfg, protocol, endpoint)
     variables = env_vars(ep, client_settings(cfg, attributes))
     sys.stdout.write(format_env(variables, fmt))
-    if sys.argv[1:2] != ["env"]:
-        return  # called in-process (tests): there is no command line to cache for
+    if no_cache or sys.argv[1:2] != ["env"]:
+        return  # asked not to, or called in-process (tests): no command line to cache for
     if ep.token:
         variables["OTEL_EXPORTER_OTLP_HEADERS"] = (
             f"Authorization=Bearer {envcache.TOKEN_PLACEHOLDER}"
         )
     config_file = config or Path("stackkit.yaml")
     auth = cfg.collector.auth
+    ca_file = cfg.collector.tls.ca_file
     envcache.store(
         sys.argv[2:],
         variables,
         fmt,
-        deps=[config_file, stack_dir(cfg.name) / "outputs.json"],
+        deps=[
+            config_file,
+            stack_dir(cfg.name) / "outputs.json",
+            *([ca_file] if ca_file else []),
+        ],
         token_env=auth.token_env if auth.enabled else None,
         token_file=stack_dir(cfg.name) / TOKEN_FILE if auth.enabled else None,
     )
@@ -175,7 +212,7 @@ def env(
 def _parse_attr(text: str) -> tuple[str, str]:
     key, sep, value = text.partition("=")
     if not sep or not key:
-        raise StackkitError(f"--attr {text!r}: expected KEY=VALUE, e.g. team.id=platform")
+        raise ConfigError("--attr", [f"{text!r}: expected KEY=VALUE, e.g. team.id=platform"])
     return key, value
 
 

@@ -6,25 +6,64 @@ errors, and every validation problem becomes one ``field.path: message`` line na
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    StrictStr,
+    TypeAdapter,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from . import versions
+from .configfile import read_config_file
 from .errors import ConfigError
+from .fields import (
+    DAY,
+    HOUR,
+    MINUTE,
+    Amount,
+    AttributeKey,
+    BaseUrl,
+    DnsLabel,
+    DnsSubdomain,
+    EnvName,
+    FilePath,
+    HeaderName,
+    HeaderValue,
+    ImageRef,
+    IpAddress,
+    LoginName,
+    Port,
+    Registry,
+    StackName,
+    StorageSize,
+    Text,
+    Url,
+    UrlWithQuery,
+    UserName,
+    VolumeSize,
+    go_duration,
+    image_reference,
+    one_line,
+    prom_duration,
+    shorten,
+)
+from .promql import RESERVED_LABELS, prom_label
 
 DEFAULT_CONFIG_FILE = "stackkit.yaml"
-
-# Prometheus-style durations (also accepted by the Collector): 30s, 5m, 1h30m, 15d, 1y.
-Duration = Annotated[str, Field(pattern=r"^([0-9]+(ms|s|m|h|d|w|y))+$")]
-Port = Annotated[int, Field(ge=1, le=65535)]
-# Environment variable names hold secrets; the secrets themselves never live in the file.
-EnvName = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
-# An OpenTelemetry attribute key such as team.id or cost_center.
-AttributeKey = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_.\-]*$", max_length=128)]
 AttributePolicy = Literal["keep", "drop", "hash"]
+MAX_RESOURCE_ATTRIBUTES = 8
 
 
 class _Model(BaseModel):
@@ -34,21 +73,21 @@ class _Model(BaseModel):
 class GrpcListener(_Model):
     """The OTLP/gRPC listener."""
 
-    enabled: bool = True
+    enabled: StrictBool = True
     port: Port = 4317
 
 
 class HttpListener(_Model):
     """The OTLP/HTTP listener."""
 
-    enabled: bool = True
+    enabled: StrictBool = True
     port: Port = 4318
 
 
 class AuthConfig(_Model):
     """Bearer-token authentication on the OTLP endpoints."""
 
-    enabled: bool = True
+    enabled: StrictBool = True
     token_env: EnvName = Field(
         "STACKKIT_OTLP_TOKEN",
         description="Environment variable holding the token; if unset, one is generated and "
@@ -59,11 +98,22 @@ class AuthConfig(_Model):
 class TLSConfig(_Model):
     """Server TLS for the OTLP endpoints (both files, or neither)."""
 
-    cert_file: Path | None = None
-    key_file: Path | None = None
-    ca_file: Path | None = Field(
-        None, description="CA bundle clients need to trust the certificate (self-signed CAs)."
+    cert_file: FilePath | None = None
+    key_file: FilePath | None = None
+    ca_file: FilePath | None = Field(
+        None,
+        description="CA bundle clients need to trust the certificate (self-signed CAs); a "
+        "relative path is relative to the folder of the config file. `stackkit env` checks "
+        "that it is a readable file and passes its absolute path to Claude Code.",
     )
+
+    @field_validator("ca_file")
+    @classmethod
+    def _relative_to_the_config(cls, path: Path | None, info: ValidationInfo) -> Path | None:
+        if path is None:
+            return None
+        base = Path((info.context or {}).get("base_dir") or os.getcwd())
+        return Path(os.path.normpath(base / path.expanduser()))
 
     @model_validator(mode="after")
     def _both_or_neither(self) -> TLSConfig:
@@ -80,9 +130,9 @@ class TLSConfig(_Model):
 class BatchConfig(_Model):
     """The Collector's batch processor: it also puts points in order before delta-to-cumulative."""
 
-    timeout: Duration = "1s"
-    send_batch_size: int = Field(2048, ge=1)
-    send_batch_max_size: int = Field(4096, ge=1)
+    timeout: Annotated[StrictStr, go_duration(1, 10 * MINUTE)] = "1s"
+    send_batch_size: StrictInt = Field(2048, ge=1, le=1_000_000)
+    send_batch_max_size: StrictInt = Field(4096, ge=1, le=1_000_000)
 
     @model_validator(mode="after")
     def _max_not_below_size(self) -> BatchConfig:
@@ -98,7 +148,7 @@ class CollectorConfig(_Model):
     http: HttpListener = HttpListener()
     auth: AuthConfig = AuthConfig()
     tls: TLSConfig = TLSConfig()
-    memory_limit_mib: int = Field(512, ge=64)
+    memory_limit_mib: StrictInt = Field(512, ge=64, le=262_144)
     batch: BatchConfig = BatchConfig()
     health_port: Port = 13133
     metrics_port: Port = Field(
@@ -112,43 +162,34 @@ class CollectorConfig(_Model):
         "protocol), or scrape (Prometheus scrapes the Collector's exporter: for a Prometheus "
         "that only scrapes, such as one run by the Prometheus Operator).",
     )
-    max_stale: Duration = Field(
+    max_stale: Annotated[StrictStr, go_duration(MINUTE, 365 * DAY)] = Field(
         "5m",
         description="How long the Collector keeps the running total of a stream that receives "
         "nothing (delta-to-cumulative). A stream that comes back later starts from zero again, "
-        "which Prometheus counts as a counter reset: totals stay exact.",
+        "which Prometheus counts as a counter reset: totals stay exact. A Go duration.",
     )
-    push_interval: Duration = Field(
+    push_interval: Annotated[StrictStr, go_duration(1000, 10 * MINUTE)] = Field(
         "5s",
         description="With a push export, how often each stream's latest running total is sent.",
     )
-    queue_size: int = Field(
+    queue_size: StrictInt = Field(
         5000,
         ge=10,
+        le=1_000_000,
         description="Batches the Collector holds (on disk with the docker target) while "
         "Prometheus cannot take them; when full, clients are refused.",
     )
-    metric_expiration: Duration = Field(
+    metric_expiration: Annotated[StrictStr, go_duration(MINUTE, 365 * DAY)] = Field(
         "24h",
         description="With export: scrape, how long the exporter keeps a series without updates "
-        "(short values make one-shot counters vanish from Prometheus).",
+        "(short values make one-shot counters vanish from Prometheus). A Go duration: h, m, s "
+        "(720h, not 30d).",
     )
 
     @model_validator(mode="after")
-    def _one_protocol_and_distinct_ports(self) -> CollectorConfig:
+    def _one_protocol(self) -> CollectorConfig:
         if not (self.grpc.enabled or self.http.enabled):
             raise ValueError("enable at least one of grpc and http")
-        ports = [
-            self.grpc.port,
-            self.http.port,
-            self.health_port,
-            self.metrics_port,
-            self.telemetry_port,
-        ]
-        if len(set(ports)) != len(ports):
-            raise ValueError(
-                f"grpc, http, health, metrics and telemetry ports must differ: {ports}"
-            )
         return self
 
 
@@ -165,53 +206,73 @@ class AttributesConfig(_Model):
     )
     labels: tuple[AttributeKey, ...] = Field(
         ("team.id", "department", "cost_center"),
-        description="Resource attributes (from OTEL_RESOURCE_ATTRIBUTES) promoted to labels.",
+        max_length=16,
+        description="Resource attributes (from OTEL_RESOURCE_ATTRIBUTES) promoted to labels. "
+        "Each becomes a Prometheus label (dots and dashes turn into _), so two may not map to "
+        "one label, and labels the stack already uses (model, type, user_id, job, …) are taken.",
     )
 
     @field_validator("labels")
     @classmethod
-    def _unique(cls, labels: tuple[str, ...]) -> tuple[str, ...]:
-        if len(set(labels)) != len(labels):
-            raise ValueError("labels must not repeat")
+    def _distinct_free_labels(cls, labels: tuple[str, ...]) -> tuple[str, ...]:
+        seen: dict[str, str] = {}
+        for key in labels:
+            label = prom_label(key)
+            if label.startswith("__") or label in RESERVED_LABELS:
+                raise ValueError(
+                    f"{key!r} would become the label {label!r}, which the stack already uses "
+                    "(or Prometheus reserves): choose another attribute"
+                )
+            if label in seen:
+                raise ValueError(
+                    f"{seen[label]!r} and {key!r} both become the label {label!r}: keep one"
+                )
+            seen[label] = key
         return labels
 
 
 class BasicAuth(_Model):
     """HTTP basic auth; the password comes from an environment variable."""
 
-    username: str
+    username: UserName
     password_env: EnvName
 
 
 class RemoteWriteTarget(_Model):
     """A remote-write destination (Mimir, Thanos, a managed Prometheus)."""
 
-    name: str = Field(pattern=r"^[a-z0-9][a-z0-9-]*$")
-    url: str = Field(pattern=r"^https?://\S+$")
+    name: DnsLabel
+    url: UrlWithQuery
     basic_auth: BasicAuth | None = None
     bearer_token_env: EnvName | None = None
-    headers: dict[str, str] = {}
+    headers: dict[HeaderName, HeaderValue] = Field({}, max_length=32)
 
     @model_validator(mode="after")
     def _one_auth(self) -> RemoteWriteTarget:
         if self.basic_auth and self.bearer_token_env:
             raise ValueError("use basic_auth or bearer_token_env, not both")
-        if any(h.lower() == "authorization" for h in self.headers):
-            raise ValueError("put credentials in basic_auth or bearer_token_env, not headers")
+        if len({h.lower() for h in self.headers}) != len(self.headers):
+            raise ValueError("headers: a header is given twice (names ignore case)")
         return self
 
 
 class PrometheusConfig(_Model):
     """Prometheus: storage, intervals, and optional remote-write targets."""
 
-    retention_time: Duration = "30d"
-    retention_size: str | None = Field(None, pattern=r"^[0-9]+(B|KB|MB|GB|TB|PB|EB)$")
-    scrape_interval: Duration = "15s"
-    evaluation_interval: Duration = "15s"
+    retention_time: Annotated[StrictStr, prom_duration(HOUR, 100 * 365 * DAY)] = "30d"
+    retention_size: StorageSize | None = None
+    scrape_interval: Annotated[StrictStr, prom_duration(1000, 2 * MINUTE)] = Field(
+        "15s", description="At most 2m: the rules' rate() over 5m needs two samples."
+    )
+    evaluation_interval: Annotated[StrictStr, prom_duration(1000, 2 * MINUTE)] = "15s"
     port: Port = 9090
-    alertmanager_url: str | None = Field(None, pattern=r"^https?://\S+$")
-    memory_limit_mib: int = Field(2048, ge=256, description="Memory limit (Kubernetes).")
-    remote_write: tuple[RemoteWriteTarget, ...] = ()
+    alertmanager_url: Url | None = Field(
+        None, description="http(s)://host[:port][/path prefix]; no credentials."
+    )
+    memory_limit_mib: StrictInt = Field(
+        2048, ge=256, le=1_048_576, description="Memory limit (Kubernetes)."
+    )
+    remote_write: tuple[RemoteWriteTarget, ...] = Field((), max_length=16)
 
     @field_validator("remote_write")
     @classmethod
@@ -225,37 +286,46 @@ class PrometheusConfig(_Model):
 class GrafanaConfig(_Model):
     """Grafana: admin account, access and URL."""
 
-    admin_user: str = Field("admin", min_length=1)
+    admin_user: LoginName = "admin"
     admin_password_env: EnvName | None = Field(
         None, description="Environment variable with the admin password; generated if unset."
     )
-    anonymous_access: bool = False
-    root_url: str | None = Field(None, pattern=r"^https?://\S+$")
+    anonymous_access: StrictBool = False
+    root_url: Url | None = None
     port: Port = 3000
 
 
 class AlertsConfig(_Model):
     """Thresholds for the alert rules."""
 
-    monthly_budget_usd: float | None = Field(
-        None, gt=0, description="Alert when the last 30 days, or the current pace, exceed it."
+    monthly_budget_usd: Amount | None = Field(
+        None, description="Alert when the last 30 days, or the current pace, exceed it."
     )
-    user_spend_usd_per_hour: float = Field(
-        20.0, gt=0, description="Alert when one person spends more than this in an hour."
+    user_spend_usd_per_hour: Amount = Field(
+        20.0, description="Alert when one person spends more than this in an hour."
     )
-    team_spend_usd_per_hour: float = Field(
-        100.0, gt=0, description="Alert when one team spends more than this in an hour."
+    team_spend_usd_per_hour: Amount = Field(
+        100.0, description="Alert when one team spends more than this in an hour."
     )
-    no_telemetry_minutes: int = Field(30, ge=5)
+    no_telemetry_minutes: StrictInt = Field(30, ge=5, le=10_080)
 
 
 class ImagesConfig(_Model):
     """Image overrides per component, and a registry prefix for mirrored images."""
 
-    registry: str | None = Field(None, pattern=r"^[A-Za-z0-9.\-:]+(/[A-Za-z0-9._\-]+)*$")
-    otelcol: str | None = None
-    prometheus: str | None = None
-    grafana: str | None = None
+    registry: Registry | None = None
+    otelcol: ImageRef | None = None
+    prometheus: ImageRef | None = None
+    grafana: ImageRef | None = None
+
+    @model_validator(mode="after")
+    def _references_stay_valid_with_the_prefix(self) -> ImagesConfig:
+        for component in versions.IMAGES:
+            try:
+                image_reference(self.resolve(component))
+            except ValueError as e:
+                raise ValueError(f"{component} with the registry prefix: {e}") from None
+        return self
 
     def resolve(self, component: str) -> str:
         """The image reference for one component: override, else pin, with the prefix."""
@@ -266,61 +336,74 @@ class ImagesConfig(_Model):
 class DockerConfig(_Model):
     """The local Docker target."""
 
-    bind_address: str = Field("127.0.0.1", pattern=r"^[0-9.]+$|^::1?$")
+    bind_address: IpAddress = "127.0.0.1"
 
 
 class KubernetesConfig(_Model):
     """The Kubernetes target."""
 
-    namespace: str = Field("stackkit", pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", max_length=63)
-    kubeconfig: Path | None = None
-    context: str | None = None
-    storage_class: str | None = None
-    prometheus_storage: str = Field("20Gi", pattern=r"^[0-9]+(Mi|Gi|Ti)$")
-    grafana_storage: str = Field("2Gi", pattern=r"^[0-9]+(Mi|Gi|Ti)$")
+    namespace: DnsLabel = "stackkit"
+    kubeconfig: FilePath | None = None
+    context: Text | None = None
+    storage_class: DnsSubdomain | None = None
+    prometheus_storage: VolumeSize = "20Gi"
+    grafana_storage: VolumeSize = "2Gi"
     collector_service_type: Literal["ClusterIP", "LoadBalancer", "NodePort"] = "ClusterIP"
-    collector_replicas: int = Field(
+    collector_replicas: StrictInt = Field(
         2, ge=1, le=20, description="Collector pods; with 2 or more a rollout never stops intake."
     )
+
+
+GrpcEndpoint = BaseUrl
+HttpEndpoint = Url
+AttributeValue = Annotated[StrictStr, Field(max_length=255), AfterValidator(one_line)]
+
+
+def check_attribute_count(count: int) -> None:
+    """Claude Code stops exporting with about a dozen resource attributes."""
+    if count > MAX_RESOURCE_ATTRIBUTES:
+        raise ValueError(
+            f"{count} resource attributes: at most {MAX_RESOURCE_ATTRIBUTES} (config and --attr "
+            "together); Claude Code stops exporting with about a dozen"
+        )
 
 
 class ClientConfig(_Model):
     """What `stackkit env` tells Claude Code on developers' machines."""
 
-    grpc_endpoint: str | None = Field(
+    grpc_endpoint: GrpcEndpoint | None = Field(
         None,
-        pattern=r"^https?://[^\s/]+/?$",
         description="OTLP/gRPC URL clients use for a shared stack, e.g. "
         "https://otel.example.com:4317; "
         "default: localhost and the Collector's gRPC port.",
     )
-    http_endpoint: str | None = Field(
+    http_endpoint: HttpEndpoint | None = Field(
         None,
-        pattern=r"^https?://[^\s/]+(/[^\s]*)?$",
         description="OTLP/HTTP base URL clients use for a shared stack; default: localhost and "
         "the Collector's HTTP port.",
     )
     protocol: Literal["grpc", "http/protobuf"] | None = Field(
         None, description="Default: grpc when enabled, else http/protobuf."
     )
-    resource_attributes: dict[AttributeKey, str] = Field(
-        {}, description="Added to every data point, e.g. team.id: platform. Keep them few."
+    resource_attributes: dict[AttributeKey, AttributeValue] = Field(
+        {},
+        description="Added to every data point, e.g. team.id: platform. At most "
+        f"{MAX_RESOURCE_ATTRIBUTES}, counting `stackkit env --attr` flags.",
     )
-    metric_export_interval_ms: int = Field(60000, ge=1000)
-    logs_export_interval_ms: int = Field(5000, ge=1000)
+    metric_export_interval_ms: StrictInt = Field(60000, ge=1000, le=3_600_000)
+    logs_export_interval_ms: StrictInt = Field(5000, ge=1000, le=3_600_000)
 
     @field_validator("resource_attributes")
     @classmethod
     def _few(cls, attrs: dict[str, str]) -> dict[str, str]:
-        if len(attrs) > 8:
-            raise ValueError("at most 8: Claude Code stops exporting with about a dozen")
+        check_attribute_count(len(attrs))
         return attrs
 
 
 class StackConfig(_Model):
     """The whole stack."""
 
-    name: str = Field("claude-code", pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", max_length=40)
+    name: StackName = "claude-code"
     target: Literal["docker", "kubernetes"] = "docker"
     collector: CollectorConfig = CollectorConfig()
     attributes: AttributesConfig = AttributesConfig()
@@ -332,61 +415,79 @@ class StackConfig(_Model):
     kubernetes: KubernetesConfig = KubernetesConfig()
     client: ClientConfig = ClientConfig()
 
+    @model_validator(mode="after")
+    def _distinct_ports(self) -> StackConfig:
+        col = self.collector
+        ports = {
+            "collector.grpc.port": col.grpc.port,
+            "collector.http.port": col.http.port,
+            "collector.health_port": col.health_port,
+            "collector.metrics_port": col.metrics_port,
+            "collector.telemetry_port": col.telemetry_port,
+            "prometheus.port": self.prometheus.port,
+            "grafana.port": self.grafana.port,
+        }
+        by_port: dict[int, list[str]] = {}
+        for field, port in ports.items():
+            by_port.setdefault(port, []).append(field)
+        clashes = [
+            f"{' and '.join(fields)} are {'both' if len(fields) == 2 else 'all'} {port}"
+            for port, fields in by_port.items()
+            if len(fields) > 1
+        ]
+        if clashes:
+            raise ValueError(f"{'; '.join(clashes)}: every port must differ")
+        return self
 
-def _problem_lines(err: ValidationError) -> list[str]:
+
+def _message(e: Any) -> str:
+    if e["type"] == "extra_forbidden":
+        return "unknown key (check the spelling; `stackkit schema` lists every key)"
+    message = str(e["msg"]).removeprefix("Value error, ")
+    if e["type"].endswith(("_type", "_parsing")) and isinstance(e["input"], str | int | float):
+        message += f" (got {shorten(e['input'])})"
+    return message
+
+
+def problem_lines(err: ValidationError) -> list[str]:
+    """One ``field.path: message`` line per problem (model-wide problems name their fields)."""
     lines = []
     for e in err.errors():
-        path = ".".join(str(p) for p in e["loc"]) or "(top level)"
-        msg = e["msg"]
-        if e["type"] == "extra_forbidden":
-            msg = "unknown key (check the spelling; `stackkit schema` lists every key)"
-        elif e["type"] == "string_pattern_mismatch":
-            msg = f"{e['input']!r} is not valid here (expected {e['ctx']['pattern']})"
-        lines.append(f"{path}: {msg}")
+        path = ".".join(str(p) for p in e["loc"])
+        lines.append(f"{path}: {_message(e)}" if path else _message(e))
     return lines
 
 
-def _read(path: Path) -> dict[str, Any]:
+def check_flag(flag: str, value: Any, kind: Any) -> Any:
+    """Validate a flag's value with a config type; ConfigError naming the flag otherwise."""
     try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as e:
-        raise ConfigError(str(path), [f"cannot read file: {e.strerror or e}"]) from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        where = f"line {mark.line + 1}: " if mark else ""
-        raise ConfigError(
-            str(path), [f"{where}not valid YAML ({getattr(e, 'problem', e)})"]
-        ) from None
-    if data is None:
-        return {}
-    if not isinstance(data, dict):
-        raise ConfigError(str(path), ["top level must be a mapping of keys to values"])
-    return data
+        return TypeAdapter(kind).validate_python(value)
+    except ValidationError as e:
+        raise ConfigError(flag, [_message(x) for x in e.errors()]) from None
 
 
 def load_config(path: Path | None = None, **overrides: Any) -> StackConfig:
     """Load and validate the configuration.
 
     ``path`` None means ``./stackkit.yaml`` if it exists, else the defaults. Overrides are
-    top-level keys from CLI flags; None values are ignored (flag not given).
+    top-level keys from CLI flags; None values are ignored (flag not given). Relative paths in
+    the file are relative to the file's folder.
     """
     source = "(defaults)"
     data: dict[str, Any] = {}
+    if path is None and os.path.lexists(DEFAULT_CONFIG_FILE):
+        path = Path(DEFAULT_CONFIG_FILE)
     if path is not None:
         source = str(path)
-        data = _read(path)
-    elif Path(DEFAULT_CONFIG_FILE).is_file():
-        source = DEFAULT_CONFIG_FILE
-        data = _read(Path(DEFAULT_CONFIG_FILE))
+        data = read_config_file(path)
     for key, value in overrides.items():
         if value is not None:
             data[key] = value
+    base_dir = path.absolute().parent if path is not None else Path.cwd()
     try:
-        return StackConfig.model_validate(data)
+        return StackConfig.model_validate(data, context={"base_dir": base_dir})
     except ValidationError as e:
-        raise ConfigError(source, _problem_lines(e)) from None
+        raise ConfigError(source, problem_lines(e)) from None
 
 
 def json_schema() -> dict[str, Any]:

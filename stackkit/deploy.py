@@ -23,7 +23,7 @@ from .endpoint import otlp_token
 from .errors import DeployError
 from .paths import import_stacks
 from .render import render
-from .state import OUTPUTS_FILE, secret, stack_dir, write_private
+from .state import OUTPUTS_FILE, private_folder, secret, stack_dir, write_private
 
 PROJECT = "stackkit"
 PASSPHRASE_FILE = "pulumi-passphrase"
@@ -165,7 +165,7 @@ def _pulumi_root() -> str:
 
 def _workspace_env(cfg: StackConfig) -> dict[str, str]:
     backend = stack_dir(cfg.name) / "pulumi"
-    backend.mkdir(parents=True, exist_ok=True, mode=0o700)
+    private_folder(backend)  # and the stack's folder above it: 0700 whatever the umask
     env = {
         "PULUMI_BACKEND_URL": backend.resolve().as_uri(),
         "PULUMI_SKIP_UPDATE_CHECK": "true",

@@ -2,6 +2,8 @@
 
 Pulumi's Docker provider does the deploying; this module answers the questions that must be
 answered before anything changes: is an engine there, are the images there, are ports free.
+Whatever DOCKER_HOST says and whatever answers there, the outcome is an answer or
+DockerUnavailable (a DeployError: one line, exit code 1), never a traceback.
 """
 
 from __future__ import annotations
@@ -14,11 +16,14 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, urlencode, urlparse
 
+from .errors import DeployError, printable
+
 DEFAULT_HOST = "unix:///var/run/docker.sock"
+MAX_BODY_BYTES = 64 << 20
 
 
-class DockerUnavailable(Exception):
-    """No engine answered at the address."""
+class DockerUnavailable(DeployError):
+    """No engine answered at the address, or what answered is not a Docker engine."""
 
 
 class _UnixConnection(http.client.HTTPConnection):
@@ -44,31 +49,55 @@ class Engine:
         """The engine DOCKER_HOST names, else the default socket."""
         return cls(os.environ.get("DOCKER_HOST") or DEFAULT_HOST)
 
-    def _request(self, method: str, path: str, timeout: float = 10.0) -> tuple[int, Any]:
-        url = urlparse(self.host)
+    def _connection(self, timeout: float) -> http.client.HTTPConnection:
         try:
-            if url.scheme == "unix":
-                conn: http.client.HTTPConnection = _UnixConnection(url.path, timeout)
-            elif url.scheme in ("tcp", "http"):
-                conn = http.client.HTTPConnection(
-                    url.hostname or "", url.port or 2375, timeout=timeout
-                )
-            else:
-                raise DockerUnavailable(f"unsupported DOCKER_HOST scheme {url.scheme!r}")
+            url = urlparse(self.host)
+            port = url.port
+        except ValueError as e:
+            raise DockerUnavailable(
+                f"DOCKER_HOST={self.host} is not an address ({printable(str(e))}): use "
+                "unix:///path/to/socket or tcp://host:port"
+            ) from None
+        if url.scheme == "unix":
+            if not url.path:
+                raise DockerUnavailable(f"DOCKER_HOST={self.host} names no socket path")
+            return _UnixConnection(url.path, timeout)
+        if url.scheme in ("tcp", "http"):
+            if not url.hostname:
+                raise DockerUnavailable(f"DOCKER_HOST={self.host} names no host")
+            return http.client.HTTPConnection(url.hostname, port or 2375, timeout=timeout)
+        raise DockerUnavailable(
+            f"unsupported DOCKER_HOST scheme {url.scheme!r}: use unix:// or tcp://"
+        )
+
+    def _request(self, method: str, path: str, timeout: float = 10.0) -> tuple[int, Any]:
+        conn = self._connection(timeout)
+        try:
             conn.request(method, path)
             resp = conn.getresponse()
-            body = resp.read()
-        except OSError as e:
-            raise DockerUnavailable(f"no Docker engine answers at {self.host} ({e})") from None
+            body = resp.read(MAX_BODY_BYTES)
+        except (OSError, http.client.HTTPException) as e:
+            raise DockerUnavailable(
+                f"no Docker engine answers at {self.host} ({printable(str(e))})"
+            ) from None
+        finally:
+            conn.close()
         text = body.decode("utf-8", "replace")
         if "json" not in (resp.getheader("Content-Type") or ""):
             return resp.status, text
         try:
             return resp.status, json.loads(text) if text.strip() else None
         except ValueError:
+            pass
+        try:
             # Pulls stream one JSON object per line; keep the last one (it holds any error).
             lines = [json.loads(line) for line in text.splitlines() if line.strip()]
-            return resp.status, lines[-1] if lines else None
+        except ValueError:
+            raise DockerUnavailable(
+                f"what answers at {self.host} is not a Docker engine (its answer to "
+                f"{method} {path.split('?')[0]} is not JSON)"
+            ) from None
+        return resp.status, lines[-1] if lines else None
 
     def ping(self) -> None:
         """Raise DockerUnavailable unless the engine answers."""
@@ -97,7 +126,26 @@ class Engine:
         return None
 
     def containers(self, label: str) -> list[dict[str, Any]]:
-        """Containers (running or not) carrying ``label`` (``key=value``)."""
+        """Containers (running or not) carrying ``label`` (``key=value``), in a checked shape:
+        ``Labels`` a dict of strings, ``Ports`` dicts with an int ``PublicPort`` when published,
+        ``State`` and ``Status`` strings."""
         filters = quote(json.dumps({"label": [label]}))
         status, body = self._request("GET", f"/containers/json?all=1&filters={filters}")
-        return body if status == 200 and isinstance(body, list) else []
+        if status != 200 or not isinstance(body, list):
+            return []
+        return [_container(c) for c in body if isinstance(c, dict)]
+
+
+def _container(raw: dict[str, Any]) -> dict[str, Any]:
+    labels = raw.get("Labels") if isinstance(raw.get("Labels"), dict) else {}
+    ports = []
+    for p in raw.get("Ports") if isinstance(raw.get("Ports"), list) else []:
+        public = p.get("PublicPort") if isinstance(p, dict) else None
+        if isinstance(public, int) and not isinstance(public, bool) and 0 < public < 65536:
+            ports.append({"PublicPort": public})
+    return {
+        "Labels": {str(k): str(v) for k, v in labels.items()},
+        "Ports": ports,
+        "State": str(raw.get("State") or "?"),
+        "Status": str(raw.get("Status") or ""),
+    }

@@ -1,10 +1,26 @@
-"""Where a developer's Claude Code should send telemetry: the deployed stack, else the config."""
+"""Where a developer's Claude Code should send telemetry: the deployed stack, else the config.
+
+Flags (``--protocol``, ``--endpoint``, ``--attr``) are checked with the config's own types, so a
+flag can carry nothing the config file could not.
+"""
 
 from __future__ import annotations
 
-from .config import StackConfig
+import os
+import stat
+from pathlib import Path
+
+from .config import (
+    AttributeValue,
+    GrpcEndpoint,
+    HttpEndpoint,
+    StackConfig,
+    check_attribute_count,
+    check_flag,
+)
 from .env import PROTOCOLS, ClientSettings, Endpoint
-from .errors import StackkitError
+from .errors import ConfigError
+from .fields import AttributeKey
 from .state import TOKEN_FILE, read_outputs, secret
 
 
@@ -27,13 +43,19 @@ def resolve_endpoint(
     """The endpoint for ``protocol``: flag, then the deployed stack's outputs, then the config."""
     protocol = protocol or default_protocol(cfg)
     if protocol not in PROTOCOLS:
-        raise StackkitError(f"--protocol {protocol!r} is not one of {', '.join(PROTOCOLS)}")
+        raise ConfigError("--protocol", [f"{protocol!r} is not one of {', '.join(PROTOCOLS)}"])
     listener = cfg.collector.grpc if protocol == "grpc" else cfg.collector.http
     if not listener.enabled:
-        raise StackkitError(
-            f"the Collector does not listen for {protocol}: enable collector."
-            f"{'grpc' if protocol == 'grpc' else 'http'} in the config or choose the other protocol"
+        raise ConfigError(
+            "--protocol",
+            [
+                f"the Collector does not listen for {protocol}: enable collector."
+                f"{'grpc' if protocol == 'grpc' else 'http'} in the config or choose the "
+                "other protocol"
+            ],
         )
+    if url is not None:
+        url = check_flag("--endpoint", url, GrpcEndpoint if protocol == "grpc" else HttpEndpoint)
     if url is None:
         outputs = read_outputs(cfg.name) or {}
         url = outputs.get("otlp_endpoints", {}).get(protocol)
@@ -42,14 +64,50 @@ def resolve_endpoint(
     if url is None:
         scheme = "https" if cfg.collector.tls.enabled else "http"
         url = f"{scheme}://localhost:{listener.port}"
-    ca = str(cfg.collector.tls.ca_file) if cfg.collector.tls.ca_file else None
-    return Endpoint(url=url.rstrip("/"), protocol=protocol, token=otlp_token(cfg), ca_file=ca)
+    ca = cfg.collector.tls.ca_file
+    if ca is not None:
+        check_ca_file(ca)
+    return Endpoint(
+        url=url.rstrip("/"),
+        protocol=protocol,
+        token=otlp_token(cfg),
+        ca_file=str(ca) if ca else None,
+    )
+
+
+def check_ca_file(path: Path) -> None:
+    """ConfigError unless ``path`` is a readable regular file."""
+    try:
+        st = path.stat()
+        if not stat.S_ISREG(st.st_mode):
+            problem = "is not a file"
+        elif not os.access(path, os.R_OK):
+            problem = "is not readable"
+        else:
+            return
+    except FileNotFoundError:
+        problem = "does not exist"
+    except OSError as e:
+        problem = f"cannot be read ({e.strerror or e})"
+    raise ConfigError(
+        "collector.tls.ca_file",
+        [f"{path} {problem} (a relative path is relative to the config file's folder)"],
+    )
 
 
 def client_settings(cfg: StackConfig, attributes: dict[str, str] | None = None) -> ClientSettings:
     """Client settings from the config, with ``--attr`` flags layered on top."""
+    flags = {
+        check_flag("--attr", key, AttributeKey): check_flag("--attr", value, AttributeValue)
+        for key, value in (attributes or {}).items()
+    }
+    merged = {**cfg.client.resource_attributes, **flags}
+    try:
+        check_attribute_count(len(merged))
+    except ValueError as e:
+        raise ConfigError("--attr", [str(e)]) from None
     return ClientSettings(
-        resource_attributes={**cfg.client.resource_attributes, **(attributes or {})},
+        resource_attributes=merged,
         metric_export_interval_ms=cfg.client.metric_export_interval_ms,
         logs_export_interval_ms=cfg.client.logs_export_interval_ms,
     )

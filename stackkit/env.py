@@ -36,8 +36,12 @@ class ClientSettings:
 
 
 def encode_resource_attributes(attrs: Mapping[str, str]) -> str:
-    """``k=v,k=v`` with values percent-encoded, as the OpenTelemetry spec requires."""
-    return ",".join(f"{k}={quote(v, safe='')}" for k, v in sorted(attrs.items()))
+    """``k=v,k=v`` percent-encoded, as the OpenTelemetry spec requires.
+
+    Keys are validated before they get here; encoding them too means a ``,`` or ``=`` can never
+    smuggle in another attribute.
+    """
+    return ",".join(f"{quote(k, safe='')}={quote(v, safe='')}" for k, v in sorted(attrs.items()))
 
 
 def env_vars(endpoint: Endpoint, client: ClientSettings) -> dict[str, str]:

@@ -5,6 +5,10 @@ with the files it depended on (their content, or their absence). The fast
 path in ``__main__`` reuses a record only while every one of those files is unchanged. The token
 is never cached: it is read from its environment variable or its owner-only file each time.
 The file is in ``marshal`` format (built in, no import cost), keyed by the Python version.
+
+What the cache holds is printed into shells, so it is trusted only as state files are (a
+regular file owned by this user that nobody else can write), and an entry is used only if every
+variable name is a valid name; anything else is a miss, and the full command answers instead.
 """
 
 from __future__ import annotations
@@ -14,7 +18,8 @@ import os
 import sys
 
 from . import __version__
-from .state import state_root_str, write_private
+from .errors import StackkitError
+from .state import MAX_SECRET_BYTES, check_folder, read_private, state_root_str, write_private
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -50,12 +55,17 @@ def _stamp(path: str) -> bytes | None:
         return None
 
 
+_MAX_CACHE_BYTES = 4 << 20
+
+
 def _load() -> dict[str, dict[str, object]]:
+    if not check_folder(state_root_str()):
+        return {}  # others could have put the file there: the full command answers
     try:
-        with open(cache_file(), "rb") as f:
-            data = marshal.load(f)
-    except (OSError, EOFError, ValueError, TypeError):
-        return {}
+        raw = read_private(cache_file(), _MAX_CACHE_BYTES)
+        data = marshal.loads(raw) if raw else {}
+    except (StackkitError, EOFError, ValueError, TypeError):
+        return {}  # untrusted or unreadable: the full command answers (and says why)
     return data if isinstance(data, dict) else {}
 
 
@@ -80,40 +90,48 @@ def store(
     cache[_key(argv)] = entry
     while len(cache) > _MAX_ENTRIES:  # the newest few invocations are plenty for start-up files
         cache.pop(next(iter(cache)))
+    if not check_folder(state_root_str()):
+        return  # others could swap the file: do not cache
     try:
         from pathlib import Path
 
         write_private(Path(cache_file()), marshal.dumps(cache))
-    except OSError:
+    except (OSError, StackkitError):
         pass  # a read-only home must not break `stackkit env`
 
 
 def lookup(argv: Sequence[str]) -> str | None:
     """The formatted output for ``argv`` if the cache can answer it, else None."""
     entry = _load().get(_key(argv))
-    if not entry:
+    if not isinstance(entry, dict):
         return None
-    deps: dict[str, bytes | None] = entry["deps"]  # type: ignore[assignment]
-    if any(_stamp(path) != stamp for path, stamp in deps.items()):
+    deps, env, fmt = entry.get("deps"), entry.get("env"), entry.get("format")
+    if not (isinstance(deps, dict) and isinstance(env, dict) and isinstance(fmt, str)):
         return None
-    env: dict[str, str] = entry["env"]  # type: ignore[assignment]
+    if any(not isinstance(path, str) or _stamp(path) != stamp for path, stamp in deps.items()):
+        return None
+    if not all(isinstance(k, str) and isinstance(v, str) for k, v in env.items()):
+        return None
     if any(TOKEN_PLACEHOLDER in v for v in env.values()):
-        token = os.environ.get(str(entry["token_env"] or "")) or _read(entry["token_file"])
-        if not token:
+        token = os.environ.get(str(entry.get("token_env") or "")) or _read(entry.get("token_file"))
+        if not token or not token.isprintable():
             return None
         env = {k: v.replace(TOKEN_PLACEHOLDER, token) for k, v in env.items()}
     from .shells import format_env
 
-    return format_env(env, str(entry["format"]))
+    try:
+        return format_env(env, fmt)
+    except ValueError:
+        return None  # a bad variable name or format: never printed
 
 
 def _read(path: object) -> str | None:
     if not isinstance(path, str):
         return None
     try:
-        with open(path, encoding="utf-8") as f:
-            return f.read().strip() or None
-    except OSError:
+        data = read_private(path, MAX_SECRET_BYTES)
+        return data.decode("utf-8").strip() or None if data else None
+    except (StackkitError, ValueError):
         return None
 
 
@@ -121,7 +139,10 @@ def fast_env(argv: Sequence[str]) -> bool:
     """Answer `stackkit env ARGS` from the cache; True when it did."""
     if any(a in ("-h", "--help", "--no-cache") for a in argv):
         return False
-    out = lookup(argv)
+    try:
+        out = lookup(argv)
+    except OSError:
+        return False  # e.g. the current folder is gone: the full command says so
     if out is None:
         return False
     sys.stdout.write(out)

@@ -3,6 +3,14 @@
 from __future__ import annotations
 
 
+def printable(text: str, limit: int = 200) -> str:
+    """What another program said, safe inside a one-line message: whitespace folded, control
+    characters escaped, at most ``limit`` characters."""
+    text = " ".join(text.split())
+    text = "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 class StackkitError(Exception):
     """An error the user can act on. The message says what to do next."""
 
@@ -17,8 +25,11 @@ class ConfigError(StackkitError):
     def __init__(self, source: str, problems: list[str]) -> None:
         self.source = source
         self.problems = problems
+        if len(problems) == 1:
+            super().__init__(f"invalid configuration: {source}: {problems[0]}")
+            return
         lines = "\n".join(f"  {source}: {p}" for p in problems)
-        super().__init__(f"invalid configuration ({len(problems)} problem(s)):\n{lines}")
+        super().__init__(f"invalid configuration ({len(problems)} problems):\n{lines}")
 
 
 class RenderError(StackkitError):
@@ -27,3 +38,11 @@ class RenderError(StackkitError):
 
 class DeployError(StackkitError):
     """Deploying, previewing or removing the stack failed."""
+
+
+class StateError(StackkitError):
+    """A file in stackkit's state folder is unusable or untrusted (environment, exit 1)."""
+
+
+class StackkitWarning(UserWarning):
+    """Something works but should be fixed; the CLI prints it as one ``warning:`` line."""

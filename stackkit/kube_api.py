@@ -138,7 +138,8 @@ class Cluster:
         except (OSError, ValueError, ssl.SSLError) as e:
             raise KubeError(
                 f"the Kubernetes API at {self.server} (context {self.context}) does not answer "
-                f"({getattr(e, 'reason', e)}): check the cluster is up and the kubeconfig is current"
+                f"({getattr(e, 'reason', e)}): check the cluster is up and the kubeconfig "
+                "is current"
             ) from None
 
     def get(self, path: str, timeout: float = 15.0) -> Any:
@@ -212,7 +213,9 @@ def _exec_credential(spec: Mapping[str, Any], context: str) -> tuple[str | None,
     try:
         out = subprocess.run(command, env=env, capture_output=True, text=True, timeout=60)
     except (OSError, subprocess.TimeoutExpired) as e:
-        raise KubeError(f"context {context}: the credential plugin {command[0]} failed ({e})") from None
+        raise KubeError(
+            f"context {context}: the credential plugin {command[0]} failed ({e})"
+        ) from None
     if out.returncode != 0:
         raise KubeError(
             f"context {context}: the credential plugin {command[0]} exited {out.returncode}: "

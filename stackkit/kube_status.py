@@ -101,15 +101,22 @@ def workloads(cfg: StackConfig, cluster: kube_api.Cluster) -> list[Workload]:
         name = d["metadata"]["name"]
         spec, st = d.get("spec", {}), d.get("status", {})
         desired = int(spec.get("replicas", 1))
-        mine = [p for p in pods if p["metadata"].get("labels", {}).get("app.kubernetes.io/name") == name]
+        mine = [
+            p for p in pods if p["metadata"].get("labels", {}).get("app.kubernetes.io/name") == name
+        ]
         restarts, problem = 0, None
         for p in mine:
             for cs in p.get("status", {}).get("containerStatuses", []) or []:
                 restarts += int(cs.get("restartCount", 0))
                 waiting = cs.get("state", {}).get("waiting") or {}
-                if waiting.get("reason") in ("CrashLoopBackOff", "ImagePullBackOff", "ErrImagePull"):
+                if waiting.get("reason") in (
+                    "CrashLoopBackOff",
+                    "ImagePullBackOff",
+                    "ErrImagePull",
+                ):
                     last = cs.get("lastState", {}).get("terminated", {}) or {}
-                    problem = f"{waiting['reason']}: {last.get('message') or waiting.get('message') or ''}".strip()
+                    detail = last.get("message") or waiting.get("message") or ""
+                    problem = f"{waiting['reason']}: {detail}".strip()
         rolled = (
             st.get("observedGeneration", 0) >= d["metadata"].get("generation", 0)
             and int(st.get("updatedReplicas", 0)) == desired

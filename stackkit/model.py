@@ -250,7 +250,9 @@ def build(cfg: StackConfig, files: Mapping[str, str]) -> Stack:
         cpu_millis=100,
         data_dir=GRAFANA_DATA,
         data_size=cfg.kubernetes.grafana_storage,
-        secret_files={f"{GRAFANA_SECRETS_DIR}/admin-password": SecretRef(GRAFANA_SECRET, "password")},
+        secret_files={
+            f"{GRAFANA_SECRETS_DIR}/admin-password": SecretRef(GRAFANA_SECRET, "password")
+        },
         shell_probe=True,
     )
     return Stack(cfg.name, (otelcol, prometheus, grafana), otlp_tls=col.tls.enabled)

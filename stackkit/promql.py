@@ -22,6 +22,35 @@ API_ERRORS = "claude_code_api_error_count_total"
 TOOL_RESULTS = "claude_code_tool_result_count_total"
 
 
+# Labels that already mean something in this stack: Prometheus' own, those Claude Code's points
+# carry and the rules and dashboards group by, and those alerts and external labels set. A
+# resource attribute promoted to one of them would merge or shadow series.
+RESERVED_LABELS = frozenset(
+    {
+        "job",
+        "instance",
+        "le",
+        "quantile",
+        "model",
+        "type",
+        "session_id",
+        "user_id",
+        "tool",
+        "tool_name",
+        "decision",
+        "language",
+        "status_code",
+        "success",
+        "severity",
+        "alertname",
+        "stackkit",
+        "otel_scope_name",
+        "otel_scope_version",
+        "otel_scope_schema_url",
+    }
+)
+
+
 def prom_label(attribute: str) -> str:
     """The Prometheus label for an OpenTelemetry attribute key (``team.id`` -> ``team_id``)."""
     label = re.sub(r"[^A-Za-z0-9_]", "_", attribute)

@@ -1,20 +1,16 @@
 """Pure rendering: a validated config in, a mapping of relative paths to file text out.
 
-`render` never touches the filesystem beyond reading templates; `write` is the only I/O and
-replaces the output directory's stackkit files atomically enough that a failure leaves the old
-files in place. Output is deterministic: same config, same bytes.
+`render` never touches the filesystem beyond reading templates; writing the files is
+:mod:`stackkit.output`'s job. Output is deterministic: same config, same bytes.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import tempfile
-from collections.abc import Mapping
-from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
+import re
+from pathlib import PurePosixPath
 from typing import Any
+from urllib.parse import urlsplit
 
 import jinja2
 import yaml
@@ -35,7 +31,10 @@ from .promql import prom_label
 Files = dict[PurePosixPath, str]
 
 DATASOURCE_UID = "stackkit-prometheus"
-HEADER = "# {what}, rendered by stackkit {version}.\n# Do not edit: change stackkit.yaml and run `stackkit render` again.\n"
+HEADER = (
+    "# {what}, rendered by stackkit {version}.\n"
+    "# Do not edit: change stackkit.yaml and run `stackkit render` again.\n"
+)
 
 
 class _Dumper(yaml.SafeDumper):
@@ -45,8 +44,16 @@ class _Dumper(yaml.SafeDumper):
         return True
 
 
+# Plain scalars a YAML 1.2 reader (the Go components) takes for a number, bool or null although
+# PyYAML (YAML 1.1) does not: such strings are quoted.
+_YAML12_NOT_STR = re.compile(
+    r"[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?|0o[0-7]+|0x[0-9a-fA-F]+"
+    r"|[-+]?\.(inf|Inf|INF)|\.(nan|NaN|NAN)|~|null|Null|NULL|true|True|TRUE|false|False|FALSE"
+)
+
+
 def _str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
-    style = "|" if "\n" in value else None
+    style = "|" if "\n" in value else ("'" if _YAML12_NOT_STR.fullmatch(value) else None)
     return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
 
 
@@ -60,6 +67,20 @@ def to_yaml(value: Any, indent: int = 0) -> str:
     return "\n".join(pad + line if line else line for line in text.rstrip("\n").split("\n"))
 
 
+_INI_UNSAFE = set("\r\n;#$\"'`{}\\")
+
+
+def _ini(value: object) -> str:
+    """A value for grafana.ini: refuses anything INI or Grafana's $__file{} would read as syntax.
+
+    The config's types already keep such text out; this is the last line of defence.
+    """
+    text = str(value)
+    if text != text.strip() or _INI_UNSAFE & set(text) or not text.isprintable():
+        raise RenderError(f"{text!r} cannot be written to grafana.ini safely")
+    return text
+
+
 def _environment() -> jinja2.Environment:
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(TEMPLATES_DIR)),
@@ -70,7 +91,24 @@ def _environment() -> jinja2.Environment:
         autoescape=False,
     )
     env.filters["to_yaml"] = to_yaml
+    env.filters["ini"] = _ini
     return env
+
+
+def _alerting(alertmanager_url: str | None) -> dict[str, Any] | None:
+    """Prometheus' alerting block for an Alertmanager URL (its path becomes path_prefix)."""
+    if alertmanager_url is None:
+        return None
+    url = urlsplit(alertmanager_url)
+    port = url.port or (443 if url.scheme == "https" else 80)
+    host = f"[{url.hostname}]" if ":" in (url.hostname or "") else url.hostname
+    manager: dict[str, Any] = {
+        "static_configs": [{"targets": [f"{host}:{port}"]}],
+        "scheme": url.scheme,
+    }
+    if url.path.strip("/"):
+        manager["path_prefix"] = "/" + url.path.strip("/")
+    return {"alertmanagers": [manager]}
 
 
 def prometheus_context(cfg: StackConfig) -> dict[str, Any]:
@@ -122,6 +160,12 @@ def prometheus_context(cfg: StackConfig) -> dict[str, Any]:
         "person_labels": ", ".join(person),
         "has_team": bool(team),
         "remote_write": remote_write,
+        "alerting": _alerting(cfg.prometheus.alertmanager_url),
+        "global": {
+            "scrape_interval": cfg.prometheus.scrape_interval,
+            "evaluation_interval": cfg.prometheus.evaluation_interval,
+            "external_labels": {"stackkit": cfg.name},
+        },
         **_scrape_targets(cfg),
     }
 
@@ -145,7 +189,8 @@ def _scrape_targets(cfg: StackConfig) -> dict[str, Any]:
 
 
 def _num(value: float) -> str:
-    return f"{value:.6g}"
+    # Enough digits that the alert tests' expected cents survive the largest allowed threshold.
+    return f"{value:.12g}"
 
 
 def render(cfg: StackConfig) -> Files:
@@ -194,71 +239,9 @@ def _kubernetes(cfg: StackConfig, files: Files) -> Files:
     stack = build(cfg, {str(p): t for p, t in files.items()})
     out: Files = {}
     for path, docs in manifests(cfg, stack).items():
-        header = f"# Rendered by stackkit {__version__}; do not edit: change stackkit.yaml instead.\n"
+        header = (
+            f"# Rendered by stackkit {__version__}; do not edit: change stackkit.yaml instead.\n"
+        )
         body = yaml.dump_all(docs, Dumper=_Dumper, sort_keys=False, width=1000)
         out[PurePosixPath(path)] = header + body
     return out
-
-
-MANIFEST = ".stackkit-files"
-
-
-@dataclass(frozen=True)
-class Changes:
-    """What `write` did to the output directory, by relative path."""
-
-    created: tuple[str, ...]
-    updated: tuple[str, ...]
-    removed: tuple[str, ...]
-    unchanged: int
-
-
-def write(files: Mapping[PurePosixPath, str], out: Path) -> Changes:
-    """Write ``files`` under ``out``; stale files from an earlier render are removed.
-
-    Everything is first written to a sibling temporary directory, then moved into place, so a
-    failure part-way leaves the previous output untouched. Files stackkit did not write (listed
-    in ``.stackkit-files`` from the last run) are left alone.
-    """
-    out = out.resolve()
-    if out.exists() and not out.is_dir():
-        raise RenderError(f"{out} exists and is not a directory; choose another -o")
-    try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=".stackkit-render-", dir=out.parent))
-    except OSError as e:
-        raise RenderError(f"cannot write to {out.parent}: {e.strerror or e}") from None
-    created, updated = [], []
-    try:
-        for rel, text in files.items():
-            target = staging / rel
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_text(text, encoding="utf-8", newline="\n")
-            old = out / rel
-            if not old.is_file():
-                created.append(str(rel))
-            elif old.read_text(encoding="utf-8") != text:
-                updated.append(str(rel))
-        (staging / MANIFEST).write_text("".join(f"{p}\n" for p in files), encoding="utf-8")
-        stale = sorted(_previous_files(out) - set(files))
-        out.mkdir(exist_ok=True)
-        for rel in stale:
-            (out / rel).unlink(missing_ok=True)
-        for rel in [*files, PurePosixPath(MANIFEST)]:
-            dest = out / rel
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            os.replace(staging / rel, dest)
-    except OSError as e:
-        raise RenderError(f"cannot write to {out}: {e.strerror or e}") from None
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-    unchanged = len(files) - len(created) - len(updated)
-    return Changes(tuple(created), tuple(updated), tuple(map(str, stale)), unchanged)
-
-
-def _previous_files(out: Path) -> set[PurePosixPath]:
-    try:
-        lines = (out / MANIFEST).read_text(encoding="utf-8").splitlines()
-    except OSError:
-        return set()
-    return {PurePosixPath(line) for line in lines if line and ".." not in line}

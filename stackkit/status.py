@@ -95,7 +95,12 @@ def last_arrival(prometheus_url: str, now: float | None = None) -> float | None:
     result = query_range(prometheus_url, ACCEPTED, end - LOOKBACK_S, end, STEP_S)
     if not result:
         return None
-    values = [(float(t), float(v)) for t, v in result[0]["values"]]
+    try:
+        values = [(float(t), float(v)) for t, v in result[0]["values"]]
+    except (KeyError, TypeError, ValueError, IndexError):
+        raise PrometheusError("Prometheus answered a range query in an unknown shape") from None
+    if not values:
+        return None
     last = None
     previous = 0.0 if values[0][0] > end - LOOKBACK_S + STEP_S else values[0][1]
     for t, v in values:

@@ -6,6 +6,7 @@ proves exactly what Claude Code in this shell would experience, and names the st
 
 from __future__ import annotations
 
+import os
 import secrets
 import ssl
 import time
@@ -63,6 +64,7 @@ def client_env(environ: Mapping[str, str]) -> ClientEnv:
         if not base:
             raise VerifyError("step 1/4 (environment): OTEL_EXPORTER_OTLP_ENDPOINT is not set")
         endpoint = base if protocol == "grpc" else f"{base.rstrip('/')}/v1/metrics"
+    _check_endpoint(endpoint, protocol)
     raw = environ.get("OTEL_EXPORTER_OTLP_METRICS_HEADERS") or environ.get(
         "OTEL_EXPORTER_OTLP_HEADERS", ""
     )
@@ -70,9 +72,36 @@ def client_env(environ: Mapping[str, str]) -> ClientEnv:
     for item in filter(None, (p.strip() for p in raw.split(","))):
         key, _, value = item.partition("=")
         headers[unquote(key.strip()).lower()] = unquote(value.strip())
+    if any(not (k + v).isprintable() or not k for k, v in headers.items()):
+        raise VerifyError(
+            "step 1/4 (environment): OTEL_EXPORTER_OTLP_HEADERS holds an empty name or control "
+            'characters; Claude Code cannot send it. Run: eval "$(stackkit env)"'
+        )
     # Claude Code trusts these for a private CA: gRPC the OTLP variable, HTTP Node's.
     ca_var = "OTEL_EXPORTER_OTLP_CERTIFICATE" if protocol == "grpc" else "NODE_EXTRA_CA_CERTS"
-    return ClientEnv(protocol, endpoint, headers, environ.get(ca_var) or None)
+    ca_file = environ.get(ca_var) or None
+    if ca_file is not None and not os.access(ca_file, os.R_OK):
+        raise VerifyError(
+            f"step 1/4 (environment): {ca_var}={ca_file} is not a readable file; Claude Code "
+            "cannot trust the Collector's certificate without it"
+        )
+    return ClientEnv(protocol, endpoint, headers, ca_file)
+
+
+def _check_endpoint(endpoint: str, protocol: str) -> None:
+    """VerifyError unless ``endpoint`` is a URL with a host (and a numeric port, if any)."""
+    try:
+        url = urlparse(endpoint if "://" in endpoint or protocol != "grpc" else f"//{endpoint}")
+        url.port  # noqa: B018 - raises ValueError for a port that is not one
+        ok = bool(url.hostname) and url.scheme in ("http", "https", "")
+        ok = ok and (url.scheme != "" or protocol == "grpc")
+    except ValueError:
+        ok = False
+    if not ok or not endpoint.isprintable():
+        raise VerifyError(
+            f"step 1/4 (environment): the OTLP endpoint {endpoint!r} is not a URL such as "
+            'http://localhost:4317. Run: eval "$(stackkit env)"'
+        )
 
 
 def _request(verify_id: str) -> bytes:
@@ -141,7 +170,12 @@ def send(client: ClientEnv, verify_id: str, timeout: float = 10.0) -> None:
     req.add_header("Content-Type", content_type)
     for k, v in client.headers.items():
         req.add_header(k, v)
-    context = ssl.create_default_context(cafile=client.ca_file) if client.ca_file else None
+    try:
+        context = ssl.create_default_context(cafile=client.ca_file) if client.ca_file else None
+    except (OSError, ssl.SSLError) as e:
+        raise VerifyError(
+            f"step 2/4 (reach the Collector): the CA file is not usable ({e})"
+        ) from None
     try:
         with urllib.request.urlopen(req, timeout=timeout, context=context):
             return
@@ -165,7 +199,12 @@ def _send_grpc(client: ClientEnv, body: bytes, timeout: float) -> None:
     url = urlparse(client.endpoint if "://" in client.endpoint else f"http://{client.endpoint}")
     target = f"{url.hostname}:{url.port or 4317}"
     if url.scheme == "https":
-        roots = Path(client.ca_file).read_bytes() if client.ca_file else None
+        try:
+            roots = Path(client.ca_file).read_bytes() if client.ca_file else None
+        except OSError as e:
+            raise VerifyError(
+                f"step 2/4 (reach the Collector): cannot read the CA file ({e.strerror or e})"
+            ) from None
         channel = grpc.secure_channel(target, grpc.ssl_channel_credentials(root_certificates=roots))
     else:
         channel = grpc.insecure_channel(target)

@@ -40,8 +40,16 @@ UV_VERSION = "0.13.9"
 # Test-only tools (built offline by tools/build-*.sh into a versioned cache).
 ETCD_VERSION = "3.6.16"
 KUBERNETES_VERSION = "1.34.4"
-KWOK_VERSION = "0.8.0"
+COREDNS_VERSION = "1.15.0"
 CLAUDE_CODE_VERSION = "2.1.332"
+# Prometheus Operator (operator, prometheus-config-reloader and its CRDs): the newest release whose
+# three Go modules (the root, pkg/apis/monitoring, pkg/client) the module proxy all serves here
+# (v0.95.x is refused; pkg/client v0.94.x is not served).
+PROMETHEUS_OPERATOR_VERSION = "0.93.1"
+# Thanos (receive + query): the horizontally scalable remote-write backend the tests prove. The
+# VictoriaMetrics cluster flavour (v1.X.Y-cluster tags) is not served by the Go module proxy here;
+# Thanos 0.42.5 needs go >= 1.26.10, so 0.42.4.
+THANOS_VERSION = "0.42.4"
 
 
 def shell_assignments() -> str:

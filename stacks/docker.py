@@ -136,7 +136,9 @@ class DockerStack(pulumi.ComponentResource):
             for var, ref in sorted(c.secret_env.items())
         ]
         published = [
-            docker.ContainerPortArgs(internal=p.number, external=p.number, ip=self.args.bind_address)
+            docker.ContainerPortArgs(
+                internal=p.number, external=p.number, ip=self.args.bind_address
+            )
             for p in c.ports
             if p.audience != "internal"
         ]

@@ -15,8 +15,6 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
-from ._common import Secrets
-
 
 @dataclass(frozen=True)
 class KubernetesArgs:
@@ -90,7 +88,9 @@ class KubernetesStack(pulumi.ComponentResource):
         ]
         backends: list[pulumi.Resource] = []
         for component in ("prometheus", "grafana", "otelcol"):
-            docs = [o for o in args.objects.get(component, ()) if o["kind"] != "PersistentVolumeClaim"]
+            docs = [
+                o for o in args.objects.get(component, ()) if o["kind"] != "PersistentVolumeClaim"
+            ]
             if not docs:
                 continue
             depends = before_workloads + (backends if component == "otelcol" else [])

@@ -17,10 +17,45 @@ pytest_plugins = [
     "tests.fixtures.claude",
     "tests.fixtures.otelcol",
     "tests.fixtures.prometheus",
+    "tests.fixtures.thanos",
     "tests.fixtures.docker",
     "tests.fixtures.kube",
     "tests.fixtures.pulumi",
 ]
+
+
+# Fixtures that build, install or start a real tool. A test that uses one, directly or through
+# another fixture (``item.fixturenames`` is the whole closure), is an integration test: marking
+# by fixture means nobody can forget the marker. A test that calls tests/toolchain.ensure itself
+# must carry @pytest.mark.integration explicitly (and `make test-fast` refuses builds anyway).
+TOOL_FIXTURES = frozenset(
+    {
+        "otelcol_bin",
+        "otelcol_process",
+        "pulumi_bin",
+        "prometheus_bin",
+        "promtool_bin",
+        "prometheus_server",
+        "docker_engine",
+        "kube_cluster",
+        "pulumi_env",
+        "claude_bin",
+        "run_claude",
+        "thanos_cluster",
+    }
+)
+
+
+def needs_a_tool(item: pytest.Item) -> bool:
+    """True when ``item`` uses a fixture that needs a real tool."""
+    return bool(TOOL_FIXTURES & set(getattr(item, "fixturenames", ())))
+
+
+@pytest.hookimpl(tryfirst=True)  # before `-m` deselects by marker
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if needs_a_tool(item):
+            item.add_marker(pytest.mark.integration)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

@@ -51,7 +51,7 @@ def test_bad_config_exits_2_and_writes_nothing(tmp_path: Path) -> None:
     result = runner.invoke(app, ["render", "-c", str(bad), "-o", str(out)])
     assert result.exit_code == 2
     lines = result.stderr.splitlines()
-    assert lines[0] == "error: invalid configuration (2 problem(s)):"
+    assert lines[0] == "error: invalid configuration (2 problems):"
     assert any(f"{bad}: collector.grpc.port:" in line for line in lines)
     assert any(f"{bad}: bogus: unknown key" in line for line in lines)
     assert not out.exists()
@@ -75,16 +75,44 @@ def test_env_prints_only_the_snippet_on_stdout() -> None:
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--format", "tcsh"], "--format 'tcsh' is not one of bash, zsh, fish"),
-        (["--attr", "novalue"], "expected KEY=VALUE"),
-        (["--protocol", "udp"], "--protocol 'udp' is not one of grpc, http/protobuf"),
+        (["--format", "tcsh"], "--format: 'tcsh' is not one of bash, zsh, fish"),
+        (["--attr", "novalue"], "--attr: 'novalue': expected KEY=VALUE"),
+        (
+            ["--attr", "service.name,team.id=spoofed"],
+            "--attr: 'service.name,team.id' is not an attribute key",
+        ),
+        (["--attr", "team id=x"], "is not an attribute key"),
+        (["--attr", "=x"], "expected KEY=VALUE"),
+        (["--attr", "team.id=a\nb"], "--attr: must not contain control characters"),
+        ([f"--attr=k{i}=v" for i in range(9)], "--attr: 9 resource attributes: at most 8"),
+        (["--protocol", "udp"], "--protocol: 'udp' is not one of grpc, http/protobuf"),
+        (["--endpoint", "localhost:4317"], "--endpoint: 'localhost:4317' must start with http"),
+        (["--endpoint", "http://u:p@h:4317"], "--endpoint: 'http://u:p@h:4317' holds credentials"),
+        (["--endpoint", "http://h:4317/v1"], "no path"),
+        (["--endpoint", "http://h:4317'$(id)'"], "is not a URL"),
+        (["--protocol", "http/protobuf", "--endpoint", "http://h:4318/x y"], "is not a URL"),
     ],
 )
 def test_env_rejects_bad_flags(args: list[str], message: str) -> None:
     result = runner.invoke(app, ["env", *args])
-    assert result.exit_code == 1
-    assert message in result.stderr
+    assert result.exit_code == 2, result.output
+    assert result.stderr.startswith("error: invalid configuration: ")
+    assert message in result.stderr and len(result.stderr.splitlines()) == 1
     assert result.stdout == ""
+
+
+def test_config_and_flag_attributes_share_the_limit(tmp_path: Path) -> None:
+    attrs = "\n".join(f"    a{i}: v" for i in range(6))
+    (tmp_path / "c.yaml").write_text(f"client:\n  resource_attributes:\n{attrs}\n")
+    args = ["env", "-c", str(tmp_path / "c.yaml"), "--attr", "b1=x", "--attr", "b2=y"]
+    assert runner.invoke(app, args).exit_code == 0
+    result = runner.invoke(app, [*args, "--attr", "b3=z"])
+    assert result.exit_code == 2 and "9 resource attributes" in result.stderr
+
+
+def test_attribute_values_are_percent_encoded() -> None:
+    result = runner.invoke(app, ["env", "--attr", "team.id=a,b=c d"])
+    assert "export OTEL_RESOURCE_ATTRIBUTES='team.id=a%2Cb%3Dc%20d'" in result.stdout
 
 
 def _stackkit(args: list[str], cwd: Path, **env: str) -> subprocess.CompletedProcess[str]:

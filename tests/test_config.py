@@ -67,20 +67,161 @@ def test_every_problem_is_reported_once(tmp_path: Path) -> None:
     by_field = {line.split(": ", 1)[0]: line for line in lines}
     assert set(by_field) == {"collector.http.port", "prometheus.retention_time", "target"}
     assert "65535" in by_field["collector.http.port"]
-    assert "'forever' is not valid" in by_field["prometheus.retention_time"]
+    assert "'forever' is not a Prometheus duration" in by_field["prometheus.retention_time"]
 
 
 def test_wrong_type(tmp_path: Path) -> None:
-    assert problems(tmp_path, "collector: {memory_limit_mib: lots}\n")[0].startswith(
-        "collector.memory_limit_mib: Input should be a valid integer"
-    )
+    assert problems(tmp_path, "collector: {memory_limit_mib: lots}\n") == [
+        "collector.memory_limit_mib: Input should be a valid integer (got 'lots')"
+    ]
 
 
-def test_clashing_ports(tmp_path: Path) -> None:
-    (line,) = problems(tmp_path, "collector: {http: {port: 4317}}\n")
-    assert line.startswith(
-        "collector: Value error, grpc, http, health, metrics and telemetry ports"
-    )
+@pytest.mark.parametrize(
+    ("text", "field"),
+    [
+        ("collector: {grpc: {port: true}}", "collector.grpc.port"),
+        ("collector: {grpc: {port: '4317'}}", "collector.grpc.port"),
+        ("collector: {grpc: {port: 4317.0}}", "collector.grpc.port"),
+        ("collector: {grpc: {enabled: 'yes'}}", "collector.grpc.enabled"),
+        ("collector: {memory_limit_mib: true}", "collector.memory_limit_mib"),
+        ("alerts: {user_spend_usd_per_hour: '20'}", "alerts.user_spend_usd_per_hour"),
+        ("alerts: {user_spend_usd_per_hour: true}", "alerts.user_spend_usd_per_hour"),
+        ("grafana: {anonymous_access: 1}", "grafana.anonymous_access"),
+        ("name: 123", "name"),
+        ("prometheus: {retention_time: 30}", "prometheus.retention_time"),
+    ],
+)
+def test_types_are_strict(tmp_path: Path, text: str, field: str) -> None:
+    (line,) = problems(tmp_path, text + "\n")
+    assert line.startswith(f"{field}: Input should be a valid")
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (
+            "collector: {http: {port: 4317}}",
+            "collector.grpc.port and collector.http.port are both 4317: every port must differ",
+        ),
+        ("prometheus: {port: 4317}", "collector.grpc.port and prometheus.port are both 4317"),
+        ("grafana: {port: 4318}", "collector.http.port and grafana.port are both 4318"),
+        ("grafana: {port: 8889}", "collector.metrics_port and grafana.port are both 8889"),
+        ("prometheus: {port: 13133}", "collector.health_port and prometheus.port are both"),
+        ("grafana: {port: 9090}", "prometheus.port and grafana.port are both 9090"),
+        (
+            "prometheus: {port: 3000}\ncollector: {telemetry_port: 3000}",
+            "collector.telemetry_port and prometheus.port and grafana.port are all 3000",
+        ),
+    ],
+)
+def test_every_port_differs(tmp_path: Path, text: str, message: str) -> None:
+    (line,) = problems(tmp_path, text + "\n")
+    assert line.startswith(message)
+
+
+def test_ports_below_1024_need_privileges_the_images_lack(tmp_path: Path) -> None:
+    (line,) = problems(tmp_path, "grafana: {port: 80}\n")
+    assert line == "grafana.port: Input should be greater than or equal to 1024"
+
+
+@pytest.mark.parametrize("value", ["30d", "1w", "1y", "24hours", "1h30", "-5m", "1d12h", ""])
+def test_collector_durations_are_go_durations(tmp_path: Path, value: str) -> None:
+    (line,) = problems(tmp_path, f"collector: {{metric_expiration: '{value}'}}\n")
+    assert "is not a Collector duration" in line and "720h" in line
+
+
+@pytest.mark.parametrize("value", ["720h", "1h30m", "1.5h", "90m", "3600s", "1h1h"])
+def test_collector_durations_in_go_syntax_are_fine(value: str) -> None:
+    cfg = StackConfig.model_validate({"collector": {"metric_expiration": value}})
+    assert cfg.collector.metric_expiration == value
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("retention_time", "0s", "out of range: use 1h to"),
+        ("retention_time", "1h1h", "is not a Prometheus duration"),
+        ("retention_time", "5m1h", "largest first, each at most once"),
+        ("retention_time", "1.5h", "is not a Prometheus duration"),
+        ("retention_time", "200y", "out of range"),
+        ("retention_time", "٣d", "is not a Prometheus duration"),  # non-ASCII digit
+        ("scrape_interval", "0s", "out of range: use 1s to 2m"),
+        ("scrape_interval", "5m", "out of range: use 1s to 2m"),
+        ("evaluation_interval", "1h", "out of range"),
+    ],
+)
+def test_prometheus_durations(tmp_path: Path, field: str, value: str, message: str) -> None:
+    (line,) = problems(tmp_path, f"prometheus: {{{field}: '{value}'}}\n")
+    assert line.startswith(f"prometheus.{field}: ") and message in line
+
+
+def test_prometheus_durations_keep_their_units() -> None:
+    cfg = StackConfig.model_validate({"prometheus": {"retention_time": "1y2w3d"}})
+    assert cfg.prometheus.retention_time == "1y2w3d"
+
+
+@pytest.mark.parametrize("value", [".inf", "-.inf", ".nan", "1e300", "0", "-5", "0.001"])
+def test_thresholds_are_finite_and_sensible(tmp_path: Path, value: str) -> None:
+    (line,) = problems(tmp_path, f"alerts: {{team_spend_usd_per_hour: {value}}}\n")
+    assert line.startswith("alerts.team_spend_usd_per_hour: Input should be")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "collector: {memory_limit_mib: 100000000}",
+        "collector: {batch: {send_batch_size: 1000000000, send_batch_max_size: 1000000000}}",
+        "collector: {batch: {timeout: 0s}}",
+        "collector: {batch: {timeout: 2h}}",
+        "collector: {metric_expiration: 1s}",
+        "prometheus: {retention_size: 0GB}",
+        "prometheus: {retention_size: 99999999999EB}",
+        "prometheus: {retention_size: 1 GB}",
+        "kubernetes: {prometheus_storage: 0Gi}",
+        "kubernetes: {grafana_storage: 99999999999Ti}",
+        "alerts: {no_telemetry_minutes: 100000000}",
+        "client: {metric_export_interval_ms: 99999999999}",
+        "attributes: {labels: [a, b, c, d, e, f, g, h, i, j, k, l, m, n, o, p, q]}",
+    ],
+)
+def test_absurd_sizes_and_counts(tmp_path: Path, text: str) -> None:
+    assert problems(tmp_path, text + "\n")
+
+
+@pytest.mark.parametrize(
+    ("labels", "message"),
+    [
+        ("[team.id, team_id]", "'team.id' and 'team_id' both become the label 'team_id'"),
+        ("[cost-center, cost_center]", "both become the label 'cost_center'"),
+        ("[__name__]", "'__name__' would become the label '__name__'"),
+        ("[__meta.x]", "would become the label '__meta_x'"),
+        ("[session.id]", "would become the label 'session_id', which the stack already uses"),
+        ("[user.id]", "'user_id'"),
+        ("[model]", "'model'"),
+        ("[type]", "'type'"),
+        ("[job]", "'job'"),
+        ("[instance]", "'instance'"),
+        ("[le]", "'le'"),
+        ("[severity]", "'severity'"),
+        ("['team id']", "is not an attribute key"),
+    ],
+)
+def test_labels_map_to_distinct_free_prometheus_labels(
+    tmp_path: Path, labels: str, message: str
+) -> None:
+    (line,) = problems(tmp_path, f"attributes: {{labels: {labels}}}\n")
+    assert line.startswith("attributes.labels") and message in line
+
+
+@pytest.mark.parametrize("address", ["999.999.1.1", "localhost", "1.2.3", "::g", "127.0.0.1 "])
+def test_bind_address_is_an_ip_address(tmp_path: Path, address: str) -> None:
+    (line,) = problems(tmp_path, f"docker: {{bind_address: '{address}'}}\n")
+    assert "is not an IP address" in line
+
+
+def test_bind_address_is_normalized() -> None:
+    cfg = StackConfig.model_validate({"docker": {"bind_address": "0:0::1"}})
+    assert cfg.docker.bind_address == "::1"
 
 
 def test_error_names_the_file(tmp_path: Path) -> None:
@@ -123,3 +264,208 @@ def test_json_schema_covers_every_section() -> None:
     schema = json_schema()
     assert set(schema["properties"]) == set(StackConfig.model_fields)
     assert schema["additionalProperties"] is False
+
+
+# Free text that reaches an INI, YAML or shell file: (yaml, field, part of the message).
+HOSTILE = [
+    (
+        'grafana: {admin_user: "admin\\n[security]\\nadmin_password = x"}',
+        "grafana.admin_user",
+        "is not a login name",
+    ),
+    ('grafana: {admin_user: "$__file{/etc/passwd}"}', "grafana.admin_user", "is not a login name"),
+    ('grafana: {admin_user: "a;b"}', "grafana.admin_user", "is not a login name"),
+    ("grafana: {admin_user: ''}", "grafana.admin_user", "is not a login name"),
+    (
+        'grafana: {root_url: "https://g.example.com/\\nadmin_user = x"}',
+        "grafana.root_url",
+        "is not a URL",
+    ),
+    (
+        'grafana: {root_url: "https://g.example.com/$__env{HOME}"}',
+        "grafana.root_url",
+        "is not a URL",
+    ),
+    ('grafana: {root_url: "https://g.example.com/;x"}', "grafana.root_url", "is not a URL"),
+    ('grafana: {root_url: "https://g.example.com/#x"}', "grafana.root_url", "is not a URL"),
+    ('grafana: {root_url: "https://u:p@g.example.com/"}', "grafana.root_url", "holds credentials"),
+    ('grafana: {root_url: "ftp://g.example.com/"}', "grafana.root_url", "must start with http"),
+    (
+        "prometheus: {alertmanager_url: 'http://am:9093\"'}",
+        "prometheus.alertmanager_url",
+        "is not a URL",
+    ),
+    (
+        "prometheus: {alertmanager_url: 'http://user:pass@am:9093'}",
+        "prometheus.alertmanager_url",
+        "holds credentials",
+    ),
+    (
+        "prometheus: {alertmanager_url: 'http://am:99999'}",
+        "prometheus.alertmanager_url",
+        "is not a URL",
+    ),
+    (
+        "prometheus: {alertmanager_url: 'http://am:abc'}",
+        "prometheus.alertmanager_url",
+        "is not a URL",
+    ),
+    (
+        "prometheus: {alertmanager_url: 'http://am:9093?x=1'}",
+        "prometheus.alertmanager_url",
+        "cannot have a ?query",
+    ),
+    (
+        "prometheus: {alertmanager_url: 'http://am:9093/%zz'}",
+        "prometheus.alertmanager_url",
+        "must start an escape",
+    ),
+    (
+        "prometheus: {alertmanager_url: 'http://-am-:9093'}",
+        "prometheus.alertmanager_url",
+        "no valid host",
+    ),
+    (
+        "prometheus: {alertmanager_url: 'http://am:/'}",
+        "prometheus.alertmanager_url",
+        "no valid port",
+    ),
+    ("prometheus: {alertmanager_url: 'http://'}", "prometheus.alertmanager_url", "no valid host"),
+    (
+        "prometheus: {remote_write: [{name: m, url: 'https://u:p@m/push'}]}",
+        "prometheus.remote_write.0.url",
+        "holds credentials",
+    ),
+    (
+        "prometheus: {remote_write: [{name: m, url: 'https://m/push x'}]}",
+        "prometheus.remote_write.0.url",
+        "is not a URL",
+    ),
+    (
+        "prometheus: {remote_write: [{name: m, url: 'https://m/p', headers: {X-A: \"a\\nb\"}}]}",
+        "prometheus.remote_write.0.headers.X-A",
+        "is not a header value",
+    ),
+    (
+        "prometheus: {remote_write: [{name: m, url: 'https://m/p', headers: {'X A': b}}]}",
+        "prometheus.remote_write.0.headers.X A.[key]",
+        "is not an HTTP header name",
+    ),
+    (
+        "prometheus: {remote_write: [{name: m, url: 'https://m/p', headers: {Host: b}}]}",
+        "prometheus.remote_write.0.headers.Host.[key]",
+        "set by Prometheus itself",
+    ),
+    (
+        "prometheus: {remote_write: [{name: m, url: 'https://m/p', headers: {x-a: b, X-A: c}}]}",
+        "prometheus.remote_write.0",
+        "given twice",
+    ),
+    (
+        "prometheus: {remote_write: [{name: m, url: 'https://m/p', basic_auth: {username: \"u\\nv\", password_env: P}}]}",
+        "prometheus.remote_write.0.basic_auth.username",
+        "is not a user name",
+    ),
+    (
+        "prometheus: {remote_write: [{name: m, url: 'https://m/p', basic_auth: {username: 'u:v', password_env: P}}]}",
+        "prometheus.remote_write.0.basic_auth.username",
+        "no ':'",
+    ),
+    (
+        "prometheus: {remote_write: [{name: M_1, url: 'https://m/p'}]}",
+        "prometheus.remote_write.0.name",
+        "is not a DNS label",
+    ),
+    (
+        "client: {grpc_endpoint: 'https://otel.example.com:4317/v1'}",
+        "client.grpc_endpoint",
+        "no path",
+    ),
+    (
+        "client: {grpc_endpoint: 'https://t:s@otel.example.com:4317'}",
+        "client.grpc_endpoint",
+        "holds credentials",
+    ),
+    (
+        "client: {http_endpoint: \"https://otel.example.com/'$(id)'\"}",
+        "client.http_endpoint",
+        "is not a URL",
+    ),
+    (
+        "client: {http_endpoint: 'otel.example.com:4318'}",
+        "client.http_endpoint",
+        "must start with http",
+    ),
+    (
+        'client: {resource_attributes: {team.id: "a\\nb"}}',
+        "client.resource_attributes.team.id",
+        "control characters",
+    ),
+    ("kubernetes: {namespace: 'a b'}", "kubernetes.namespace", "is not a DNS label"),
+    (
+        "kubernetes: {storage_class: 'fast; rm -rf'}",
+        "kubernetes.storage_class",
+        "is not a DNS name",
+    ),
+    ('kubernetes: {context: "a\\nb"}', "kubernetes.context", "control characters"),
+    (
+        "images: {otelcol: 'otel/collector:1.0 --evil'}",
+        "images.otelcol",
+        "is not an image reference",
+    ),
+    ('images: {otelcol: "otel/collector:1.0\\nx"}', "images.otelcol", "is not an image reference"),
+    (
+        "images: {prometheus: 'Prom/Prometheus:v3'}",
+        "images.prometheus",
+        "is not an image reference",
+    ),
+    (
+        "images: {grafana: 'grafana/grafana@sha256:abc'}",
+        "images.grafana",
+        "is not an image reference",
+    ),
+    ("images: {registry: 'registry.example.com/Mirror'}", "images.registry", "is not a registry"),
+    ("images: {registry: 'https://registry.example.com'}", "images.registry", "is not a registry"),
+    ("images: {registry: '::::'}", "images.registry", "is not a registry"),
+    (
+        'collector: {tls: {cert_file: "a\\0b", key_file: k}}',
+        "collector.tls.cert_file",
+        "control characters",
+    ),
+    (
+        "collector: {auth: {token_env: 'A-B'}}",
+        "collector.auth.token_env",
+        "is not an environment variable name",
+    ),
+]
+
+
+@pytest.mark.parametrize(("text", "field", "message"), HOSTILE, ids=[h[1] for h in HOSTILE])
+def test_free_text_is_checked_for_the_file_it_reaches(
+    tmp_path: Path, text: str, field: str, message: str
+) -> None:
+    lines = problems(tmp_path, text + "\n")
+    assert len(lines) == 1, lines
+    assert lines[0].startswith(f"{field}: ") and message in lines[0]
+    assert "\n" not in lines[0]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "grafana: {admin_user: ops.admin+stackkit@example.com, root_url: 'https://g.example.com/grafana/'}",
+        "prometheus: {alertmanager_url: 'https://[::1]:9093/alertmanager'}",
+        "prometheus: {remote_write: [{name: m, url: 'https://m.example.com/api/v1/push?tenant=a%20b', headers: {X-Scope-OrgID: 'team a'}}]}",
+        "images: {registry: 'localhost:5000/mirror', otelcol: 'otel/c@sha256:0123456789abcdef0123456789abcdef'}",
+        "kubernetes: {storage_class: fast.ssd, context: 'arn:aws:eks:eu-west-1:1:cluster/x'}",
+        "client: {grpc_endpoint: 'https://otel.example.com:4317/', http_endpoint: 'https://otel.example.com/otlp'}",
+    ],
+)
+def test_ordinary_values_stay_valid(tmp_path: Path, text: str) -> None:
+    assert load_config(write(tmp_path, text + "\n"))
+
+
+@pytest.mark.parametrize("path", sorted((Path(__file__).parent / "limits").glob("*.yaml")))
+def test_the_limit_configs_are_valid(path: Path) -> None:
+    """tests/test_validate.py checks their output with the real tools (integration)."""
+    assert load_config(path)

@@ -8,6 +8,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -164,3 +165,142 @@ def test_readme_line_works_in_the_real_shell(shell: str, tmp_path: Path) -> None
     assert seen["CLAUDE_CODE_ENABLE_TELEMETRY"] == "1"
     assert seen["OTEL_EXPORTER_OTLP_ENDPOINT"] == "http://localhost:4317"
     assert seen["OTEL_EXPORTER_OTLP_HEADERS"] == "Authorization=Bearer tok'en $x"
+
+
+# --- the cache is printed into shells: only a trusted, well-formed one is used ---------------
+
+
+def _run(args: list[str], cwd: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "stackkit", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT), **env},
+    )
+
+
+def _cache() -> Path:
+    (path,) = Path(os.environ["STACKKIT_STATE_DIR"]).glob("env-cache-*.bin")
+    return path
+
+
+def _plant(entry_update: dict[str, object]) -> None:
+    import marshal
+
+    path = _cache()
+    cache = marshal.loads(path.read_bytes())
+    for entry in cache.values():
+        entry.update(entry_update)
+    path.write_bytes(marshal.dumps(cache))
+
+
+def test_a_planted_variable_name_is_never_printed(tmp_path: Path) -> None:
+    assert _run(["env"], tmp_path).returncode == 0
+    canary = tmp_path / "ran"
+    _plant({"env": {f"X=1; touch {canary}; Y": "v", "OTEL_X": "1"}})
+    out = _run(["env"], tmp_path)
+    assert out.returncode == 0 and "touch" not in out.stdout
+    assert "export CLAUDE_CODE_ENABLE_TELEMETRY='1'" in out.stdout  # the full path answered
+    subprocess.run(["bash", "-c", out.stdout], check=True)
+    assert not canary.exists()
+
+
+@pytest.mark.parametrize("how", ["mode", "owner", "folder"])
+def test_a_cache_others_could_write_is_ignored(
+    tmp_path: Path, how: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert _run(["env"], tmp_path).returncode == 0
+    _plant({"env": {"OTEL_EXPORTER_OTLP_ENDPOINT": "http://evil.example.com:4317"}})
+    assert "evil" in _run(["env"], tmp_path).stdout  # the planted entry is served while trusted
+    if how == "mode":
+        _cache().chmod(0o666)
+    elif how == "folder":
+        _cache().parent.chmod(0o777)
+    else:
+        try:
+            os.chown(_cache(), 12345, -1)
+        except PermissionError:
+            pytest.skip("changing a file's owner needs root")
+    out = _run(["env"], tmp_path)
+    assert out.returncode == 0 and "evil" not in out.stdout
+    if how == "folder":
+        assert out.stderr.count("can be changed by other users") == 1, out.stderr
+
+
+def test_a_planted_token_file_path_is_not_read(tmp_path: Path) -> None:
+    secret_file = tmp_path / "not-a-token"
+    secret_file.write_text("private\n")
+    os.chmod(secret_file, 0o666)
+    assert _run(["env"], tmp_path).returncode == 0
+    _plant({"token_file": str(secret_file)})
+    assert "private" not in _run(["env"], tmp_path).stdout
+
+
+def test_no_cache_neither_reads_nor_writes_it(tmp_path: Path) -> None:
+    assert runner_env(["--no-cache"]).exit_code == 0
+    out = _run(["env", "--no-cache"], tmp_path)
+    assert out.returncode == 0 and "CLAUDE_CODE_ENABLE_TELEMETRY" in out.stdout
+    assert not list(Path(os.environ["STACKKIT_STATE_DIR"]).glob("env-cache-*"))
+
+
+def test_no_cache_skips_the_fast_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    from stackkit import envcache
+
+    monkeypatch.setattr(envcache, "lookup", lambda argv: "export FROM_CACHE='1'\n")
+    assert envcache.fast_env([]) is True
+    assert envcache.fast_env(["--no-cache"]) is False
+
+
+def runner_env(args: list[str]) -> Any:
+    from typer.testing import CliRunner
+
+    from stackkit.cli import app
+
+    return CliRunner().invoke(app, ["env", *args])
+
+
+# --- collector.tls.ca_file ------------------------------------------------------------------
+
+
+def test_a_relative_ca_file_is_relative_to_the_config_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "conf" / "certs").mkdir(parents=True)
+    (tmp_path / "conf" / "certs" / "ca.pem").write_text("-----BEGIN CERTIFICATE-----\n")
+    (tmp_path / "conf" / "stackkit.yaml").write_text(
+        "collector: {tls: {cert_file: s.crt, key_file: s.key, ca_file: certs/ca.pem}}\n"
+    )
+    monkeypatch.chdir(tmp_path)
+    result = runner_env(["-c", "conf/stackkit.yaml"])
+    assert result.exit_code == 0, result.output
+    expected = tmp_path / "conf" / "certs" / "ca.pem"
+    assert f"export OTEL_EXPORTER_OTLP_CERTIFICATE='{expected}'" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("setup", "message"),
+    [("missing", "does not exist"), ("folder", "is not a file")],
+)
+def test_an_unusable_ca_file_is_a_config_error(tmp_path: Path, setup: str, message: str) -> None:
+    if setup == "folder":
+        (tmp_path / "ca.pem").mkdir()
+    config = tmp_path / "stackkit.yaml"
+    config.write_text("collector: {tls: {cert_file: s.crt, key_file: s.key, ca_file: ca.pem}}\n")
+    result = runner_env(["-c", str(config)])
+    assert result.exit_code == 2
+    assert result.stderr == (
+        f"error: invalid configuration: collector.tls.ca_file: {tmp_path / 'ca.pem'} {message} "
+        "(a relative path is relative to the config file's folder)\n"
+    )
+
+
+def test_the_cache_follows_the_ca_file(tmp_path: Path) -> None:
+    (tmp_path / "ca.pem").write_text("one\n")
+    (tmp_path / "stackkit.yaml").write_text(
+        "collector: {tls: {cert_file: s.crt, key_file: s.key, ca_file: ca.pem}}\n"
+    )
+    assert _run(["env"], tmp_path).returncode == 0
+    (tmp_path / "ca.pem").unlink()
+    out = _run(["env"], tmp_path)
+    assert out.returncode == 2 and "ca.pem does not exist" in out.stderr

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from stackkit.render import Files, write
+from stackkit.output import write
+from stackkit.render import Files
 
 from .conftest import GOLDEN
 

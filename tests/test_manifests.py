@@ -11,7 +11,8 @@ import pytest
 import yaml
 
 from stackkit.config import StackConfig
-from stackkit.render import render, write
+from stackkit.output import write
+from stackkit.render import render
 from stackkit.versions import IMAGES
 from tests.fixtures.docker import DockerEngine
 from tests.fixtures.kube import KubeCluster

@@ -98,7 +98,9 @@ def local_stack(
             .replace("- rules/", f"- {rules}/")
         )
         # The rendered flags but those naming the container's paths and address.
-        flags = [a for a in prometheus_args(cfg) if a.startswith(("--enable-feature", "--web.enable"))]
+        flags = [
+            a for a in prometheus_args(cfg) if a.startswith(("--enable-feature", "--web.enable"))
+        ]
         prom = prometheus_server(config, flags=flags)
         # The rendered paths and names are the container's; here everything is local.
         queue = tmp_path / "queue"

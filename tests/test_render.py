@@ -12,7 +12,7 @@ import yaml
 from stackkit import render as rendering
 from stackkit.config import StackConfig
 from stackkit.errors import RenderError
-from stackkit.render import Files, render, write
+from stackkit.render import Files, render
 
 
 def test_same_input_same_bytes(example_config: StackConfig) -> None:
@@ -98,9 +98,9 @@ def test_attribute_policies_shape_the_pipeline() -> None:
 
 
 def test_delta_streams_are_stamped_and_carry_the_collector_instance() -> None:
-    statements = _collector(StackConfig())["processors"]["transform/streams"][
-        "metric_statements"
-    ][0]["statements"]
+    statements = _collector(StackConfig())["processors"]["transform/streams"]["metric_statements"][
+        0
+    ]["statements"]
     assert "set(time_unix_nano, UnixNano(Now()))" in statements
     tagged = [s for s in statements if "otelcol.instance" in s]
     assert tagged and all("AGGREGATION_TEMPORALITY_DELTA" in s for s in tagged)
@@ -121,7 +121,9 @@ def test_export_chooses_the_exporter(export: str, exporter: str) -> None:
     assert col["service"]["pipelines"]["metrics"]["exporters"] == [exporter]
     queued = "file_storage/queue" in col["extensions"]
     assert queued == (export != "scrape"), "pushes queue on disk with the docker target"
-    kube = _collector(StackConfig.model_validate({"target": "kubernetes", "collector": {"export": export}}))
+    kube = _collector(
+        StackConfig.model_validate({"target": "kubernetes", "collector": {"export": export}})
+    )
     assert "file_storage/queue" not in kube["extensions"], "kubernetes drains a memory queue"
 
 
@@ -148,24 +150,55 @@ def test_non_template_files_are_copied(tmp_path: Path, monkeypatch: pytest.Monke
     assert render(StackConfig())[PurePosixPath("static.txt")] == "{{ kept as is }}\n"
 
 
-def test_write_replaces_stale_files_but_keeps_foreign_ones(tmp_path: Path) -> None:
-    out = tmp_path / "out"
-    write({PurePosixPath("a/old.yaml"): "x\n", PurePosixPath("b.yaml"): "y\n"}, out)
-    (out / "README.md").write_text("mine\n")
-    changes = write({PurePosixPath("b.yaml"): "z\n"}, out)
-    assert (changes.created, changes.updated, changes.removed) == ((), ("b.yaml",), ("a/old.yaml",))
-    assert not (out / "a" / "old.yaml").exists()
-    assert (out / "b.yaml").read_text() == "z\n"
-    assert (out / "README.md").read_text() == "mine\n"
-    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".stackkit-render-")]
-
-
-def test_write_refuses_a_file_as_output(tmp_path: Path) -> None:
-    (tmp_path / "f").write_text("")
-    with pytest.raises(RenderError, match="not a directory"):
-        write({PurePosixPath("a"): "b\n"}, tmp_path / "f")
-
-
 def test_jinja_environment_is_strict() -> None:
     env = rendering._environment()
     assert env.undefined is jinja2.StrictUndefined
+
+
+def _prometheus(cfg: StackConfig) -> dict:  # type: ignore[type-arg]
+    return yaml.safe_load(render(cfg)[PurePosixPath("prometheus/prometheus.yml")])
+
+
+@pytest.mark.parametrize("name", ["null", "true", "no", "123", "1e5", "0x1f", "claude-code"])
+def test_stack_names_stay_strings_in_yaml(name: str) -> None:
+    text = render(StackConfig(name=name))[PurePosixPath("prometheus/prometheus.yml")]
+    assert yaml.safe_load(text)["global"]["external_labels"] == {"stackkit": name}
+    if name != "claude-code":  # YAML 1.2 readers (Go) take 1e5 and 0x1f for numbers
+        assert f"stackkit: '{name}'" in text
+
+
+@pytest.mark.parametrize(
+    ("url", "alerting"),
+    [
+        ("http://am:9093", {"targets": ["am:9093"], "scheme": "http"}),
+        ("https://am.example.com", {"targets": ["am.example.com:443"], "scheme": "https"}),
+        ("http://am", {"targets": ["am:80"], "scheme": "http"}),
+        ("http://[::1]:9093/", {"targets": ["[::1]:9093"], "scheme": "http"}),
+        (
+            "https://am:9093/alertmanager/",
+            {"targets": ["am:9093"], "scheme": "https", "path_prefix": "/alertmanager"},
+        ),
+    ],
+)
+def test_alertmanager_url_becomes_data(url: str, alerting: dict) -> None:  # type: ignore[type-arg]
+    cfg = StackConfig.model_validate({"prometheus": {"alertmanager_url": url}})
+    (manager,) = _prometheus(cfg)["alerting"]["alertmanagers"]
+    assert {"targets": manager.pop("static_configs")[0]["targets"], **manager} == alerting
+
+
+def test_grafana_ini_refuses_syntax_that_slipped_past_the_config() -> None:
+    """Defence in depth: a config built without validation still cannot inject settings."""
+    grafana = StackConfig().grafana.model_copy(update={"admin_user": "x\n[security]\na = b"})
+    cfg = StackConfig().model_copy(update={"grafana": grafana})
+    with pytest.raises(RenderError, match="cannot be written to grafana.ini safely"):
+        render(cfg)
+
+
+def test_grafana_ini_holds_the_user_and_url_on_their_lines() -> None:
+    cfg = StackConfig.model_validate(
+        {"grafana": {"admin_user": "ops@example.com", "root_url": "https://g.example.com/x/"}}
+    )
+    ini = render(cfg)[PurePosixPath("grafana/grafana.ini")]
+    assert "\nadmin_user = ops@example.com\n" in ini
+    assert "\nroot_url = https://g.example.com/x/\n" in ini
+    assert "\nadmin_password = $__file{/etc/grafana/secrets/admin-password}\n" in ini

@@ -8,12 +8,21 @@ from pathlib import Path
 import pytest
 import yaml
 
-from stackkit.render import Files, write
+from stackkit.output import write
+from stackkit.render import Files
 from tests.fixtures.otelcol import manifest_components, validate
 
-from .conftest import EXAMPLES
+from .conftest import EXAMPLES, ROOT
 
 KINDS = ("receivers", "processors", "exporters", "extensions", "connectors")
+# Configs at the config's bounds: whatever validates must be accepted by the real tools too.
+LIMITS = sorted((ROOT / "tests" / "limits").glob("*.yaml"))
+
+
+@pytest.fixture(params=EXAMPLES + LIMITS, ids=[p.stem for p in EXAMPLES + LIMITS])
+def example(request: pytest.FixtureRequest) -> Path:
+    """The examples, and the limit configs, for every check in this file."""
+    return request.param  # type: ignore[no-any-return]
 
 
 def _out(rendered: Files, tmp_path: Path) -> Path:

@@ -7,6 +7,10 @@ tool, the script's exit status and the tail of its log: a missing tool is never 
 
 Build logs are kept in ``$STACKKIT_TOOLS/logs/<tool>.ensure.log`` (``build-all.sh`` keeps its
 own in ``<tool>.log`` beside it).
+
+``make test-fast`` sets ``STACKKIT_NO_TOOL_BUILDS=1``: then :func:`refuse_builds` (called by
+``ensure`` and by the fixtures that install Docker or Claude Code) raises at once, so a test that
+needs a real tool but is not marked ``integration`` fails loudly instead of building for minutes.
 """
 
 from __future__ import annotations
@@ -21,6 +25,8 @@ TOOLS_DIR = REPO / "tools"
 # A cold build of the slowest tool takes minutes on 2 cores; this only stops a hung build.
 BUILD_TIMEOUT_S = float(os.environ.get("STACKKIT_BUILD_TIMEOUT", "3600"))
 LOG_TAIL_LINES = 40
+
+NO_BUILDS_ENV = "STACKKIT_NO_TOOL_BUILDS"
 
 _cache: dict[str, Path] = {}
 _lock = threading.Lock()
@@ -49,8 +55,19 @@ def _tail(path: Path, lines: int = LOG_TAIL_LINES) -> str:
     return "\n".join(text.splitlines()[-lines:])
 
 
+def refuse_builds(tool: str) -> None:
+    """Raise ToolBuildError when this run must not build or install tools (``make test-fast``)."""
+    if os.environ.get(NO_BUILDS_ENV):
+        raise ToolBuildError(
+            f"{tool!r} is not built in this run ({NO_BUILDS_ENV} is set, as `make test-fast` "
+            "does): a test that needs a real tool must be an integration test (use a tool "
+            "fixture, which marks it, or @pytest.mark.integration)"
+        )
+
+
 def ensure(tool: str) -> Path:
     """Build ``tool`` if needed and return its bin directory; raise ToolBuildError otherwise."""
+    refuse_builds(tool)
     with _lock:
         cached = _cache.get(tool)
         if cached is not None:

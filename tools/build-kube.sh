@@ -1,25 +1,27 @@
 #!/usr/bin/env bash
-# Builds a real, offline Kubernetes control plane for the tests:
-#   etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kubectl, kwok, kwokctl
-# into $STACKKIT_TOOLS/kube-<k8s>+etcd<etcd>+kwok<kwok>/bin and prints that bin dir.
+# Builds a real, offline single-node Kubernetes cluster for the tests:
+#   etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kubectl, kubelet, kube-proxy,
+#   coredns
+# into $STACKKIT_TOOLS/kube-<k8s>+etcd<etcd>+coredns<coredns>/bin and prints that bin dir.
+# containerd and the CNI plugins come from Debian (tools/install-docker.sh).
 #
 # Everything comes from the Go module proxy, in three throw-away wrapper modules (their
 # dependency graphs disagree on k8s.io/* versions, so they cannot share one module):
 #   - k8s.io/kubernetes: its go.mod replaces every staging k8s.io/* module with ./staging/...;
 #     the wrapper replaces each with the published v0.<minor>.<patch> instead, copies the
-#     godebug line, and stamps gitVersion/gitMajor/gitMinor so `--version` (which kwokctl parses)
-#     tells the truth. The four binaries are built in ONE `go build` so they share compiled work.
+#     godebug line, and stamps gitVersion/gitMajor/gitMinor so `--version` tells the truth.
+#     The six binaries are built in ONE `go build` so they share compiled work.
 #   - go.etcd.io/etcd/server/v3: a three-line main calling etcdmain.Main (the etcd binary itself
 #     lives in a module full of local replaces).
-#   - sigs.k8s.io/kwok: cmd/kwok and cmd/kwokctl, no replaces.
-# Cold build: 25 CPU-minutes (55 min wall on 2 cores shared with 5 other Go builds; roughly
-# 13-15 min alone); warm: instant.
+#   - github.com/coredns/coredns: a main calling coremain.Run with only the plugins a cluster's
+#     DNS needs compiled in.
+# Cold build: about 30 CPU-minutes; warm: instant.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 KUBE_VER="${KUBERNETES_VERSION#v}"
 ETCD_VER="${ETCD_VERSION#v}"
-KWOK_VER="${KWOK_VERSION#v}"
-DIR="$(tool_dir kube "${KUBE_VER}+etcd${ETCD_VER}+kwok${KWOK_VER}")"
+COREDNS_VER="${COREDNS_VERSION#v}"
+DIR="$(tool_dir kube "${KUBE_VER}+etcd${ETCD_VER}+coredns${COREDNS_VER}")"
 BIN="$DIR/bin"
 
 if is_built "$DIR"; then
@@ -108,6 +110,8 @@ import (
 	_ "k8s.io/kubernetes/cmd/kube-controller-manager"
 	_ "k8s.io/kubernetes/cmd/kube-scheduler"
 	_ "k8s.io/kubernetes/cmd/kubectl"
+	_ "k8s.io/kubernetes/cmd/kubelet"
+	_ "k8s.io/kubernetes/cmd/kube-proxy"
 )
 EOF
     log "kubernetes v$KUBE_VER: resolving modules (staging modules at $STAGING_VER)"
@@ -118,52 +122,72 @@ EOF
       ld+=" -X $pkg.gitVersion=v$KUBE_VER -X $pkg.gitMajor=$KUBE_MAJOR -X $pkg.gitMinor=$KUBE_MINOR"
       ld+=" -X $pkg.gitTreeState=clean -X $pkg.buildDate=$BUILD_DATE"
     done
-    log "kubernetes v$KUBE_VER: building kube-apiserver, kube-controller-manager, kube-scheduler, kubectl"
+    log "kubernetes v$KUBE_VER: building the control plane, kubectl, kubelet and kube-proxy"
     go build "${BUILD_FLAGS[@]}" -ldflags "-s -w$ld" -o "$BIN/" \
       k8s.io/kubernetes/cmd/kube-apiserver \
       k8s.io/kubernetes/cmd/kube-controller-manager \
       k8s.io/kubernetes/cmd/kube-scheduler \
-      k8s.io/kubernetes/cmd/kubectl >&2
+      k8s.io/kubernetes/cmd/kubectl \
+      k8s.io/kubernetes/cmd/kubelet \
+      k8s.io/kubernetes/cmd/kube-proxy >&2
   )
 }
 
-# --- kwok, kwokctl --------------------------------------------------------------------------
-build_kwok() {
-  local w="$WORK/kwok"
+# --- coredns -------------------------------------------------------------------------------
+build_coredns() {
+  local w="$WORK/coredns"
   mkdir -p "$w"
   (
     cd "$w"
-    go mod init stackkit.local/kwok >/dev/null 2>&1
-    cat >tools.go <<'EOF'
-//go:build tools
-
-package tools
+    go mod init stackkit.local/coredns >/dev/null 2>&1
+    cat >main.go <<'EOF'
+// Command coredns is upstream CoreDNS with only the plugins cluster DNS needs.
+package main
 
 import (
-	_ "sigs.k8s.io/kwok/cmd/kwok"
-	_ "sigs.k8s.io/kwok/cmd/kwokctl"
+	"github.com/coredns/coredns/core/dnsserver"
+	"github.com/coredns/coredns/coremain"
+
+	_ "github.com/coredns/coredns/plugin/cache"
+	_ "github.com/coredns/coredns/plugin/errors"
+	_ "github.com/coredns/coredns/plugin/forward"
+	_ "github.com/coredns/coredns/plugin/health"
+	_ "github.com/coredns/coredns/plugin/kubernetes"
+	_ "github.com/coredns/coredns/plugin/loadbalance"
+	_ "github.com/coredns/coredns/plugin/log"
+	_ "github.com/coredns/coredns/plugin/loop"
+	_ "github.com/coredns/coredns/plugin/ready"
+	_ "github.com/coredns/coredns/plugin/reload"
 )
+
+// The order plugins run in, as upstream's plugin.cfg has them.
+func init() {
+	dnsserver.Directives = []string{
+		"reload", "ready", "health", "errors", "log", "loadbalance", "cache",
+		"kubernetes", "loop", "forward",
+	}
+}
+
+func main() { coremain.Run() }
 EOF
-    log "kwok v$KWOK_VER: resolving modules"
-    go get "sigs.k8s.io/kwok@v$KWOK_VER" >&2
+    log "coredns v$COREDNS_VER: resolving modules"
+    go get "github.com/coredns/coredns@v$COREDNS_VER" >&2
     go mod tidy >&2
-    local c=sigs.k8s.io/kwok/pkg/consts
-    log "kwok v$KWOK_VER: building kwok, kwokctl"
-    go build "${BUILD_FLAGS[@]}" \
-      -ldflags "-s -w -X $c.Version=$KWOK_VER -X $c.KubeVersion=v$KUBE_VER -X $c.PreRelease=GA" \
-      -o "$BIN/" sigs.k8s.io/kwok/cmd/kwok sigs.k8s.io/kwok/cmd/kwokctl >&2
+    log "coredns v$COREDNS_VER: building"
+    go build "${BUILD_FLAGS[@]}" -ldflags "-s -w" -o "$BIN/coredns" . >&2
   )
 }
 
 build_etcd
-build_kwok
+build_coredns
 build_kubernetes
 
-# Each binary must run and report the pinned version (kwokctl parses these).
+# Each binary must run and report the pinned version.
 "$BIN/etcd" --version | grep -q "etcd Version: $ETCD_VER" || { log "etcd reports a wrong version"; exit 1; }
 "$BIN/kube-apiserver" --version | grep -qx "Kubernetes v$KUBE_VER" || { log "kube-apiserver reports a wrong version"; exit 1; }
 "$BIN/kubectl" version --client | grep -q "v$KUBE_VER" || { log "kubectl reports a wrong version"; exit 1; }
-"$BIN/kwok" --version | grep -q "$KWOK_VER" || { log "kwok reports a wrong version"; exit 1; }
+"$BIN/kubelet" --version | grep -qx "Kubernetes v$KUBE_VER" || { log "kubelet reports a wrong version"; exit 1; }
+"$BIN/coredns" -version | grep -q "CoreDNS-$COREDNS_VER" || { log "coredns reports a wrong version"; exit 1; }
 
 log "kube tools built in $(( $(date +%s) - START ))s into $BIN"
 mark_built "$DIR"
