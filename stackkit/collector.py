@@ -107,11 +107,6 @@ def _transform(context: str, statements: list[str]) -> dict[str, Any]:
     return {"error_mode": "ignore", key: [{"context": context, "statements": statements}]}
 
 
-def merges_streams(cfg: StackConfig) -> bool:
-    """True when attributes that tell processes apart are removed before delta-to-cumulative."""
-    return "drop" in (cfg.attributes.session_id, cfg.attributes.user_id)
-
-
 def persistent_queue(cfg: StackConfig) -> bool:
     """The export queue lives on disk (the Docker target keeps a volume for it)."""
     return cfg.target == "docker" and cfg.collector.export != "scrape"
@@ -202,7 +197,7 @@ def config(cfg: StackConfig) -> dict[str, Any]:
             }
         protocols[name] = proto
 
-    merge = merges_streams(cfg)
+    merge = attrs.merges_streams
     stream_statements = [
         *_policy("session.id", attrs.session_id),
         *_policy("user.id", attrs.user_id),

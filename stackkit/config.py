@@ -230,6 +230,11 @@ class AttributesConfig(_Model):
             seen[label] = key
         return labels
 
+    @property
+    def merges_streams(self) -> bool:
+        """Attributes that tell processes apart are removed before delta-to-cumulative."""
+        return "drop" in (self.session_id, self.user_id)
+
 
 class BasicAuth(_Model):
     """HTTP basic auth; the password comes from an environment variable."""

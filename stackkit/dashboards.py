@@ -1,7 +1,9 @@
 """Grafana dashboards, built as data with grafana-foundation-sdk (no hand-kept JSON).
 
 Every query uses only the metric names in :mod:`stackkit.promql`, and every query aggregates
-``session_id`` away, because each Claude Code process writes its own series.
+``session_id`` away, because each Claude Code process writes its own series. Ranges over Claude
+Code's counters are ``anchored``: the Collector pushes a sample only when a total changed, and
+plain increase() would extrapolate such sparse series past their last sample.
 """
 
 from __future__ import annotations
@@ -128,7 +130,7 @@ def overview(cfg: StackConfig) -> dict[str, Any]:
         d = d.with_panel(
             _stat(
                 f"Spend, {title}",
-                f"sum(increase({cost}{whom}[{window}]))",
+                f"sum(increase({cost}{whom}[{window}] anchored))",
                 "currency:USD",
                 f"Estimated cost over the {title} (Claude Code's estimate, not the bill).",
             )
@@ -136,7 +138,7 @@ def overview(cfg: StackConfig) -> dict[str, Any]:
     d = d.with_panel(
         _bars(
             "Spend by model",
-            f"sort_desc(sum by (model) (increase({cost}{whom}[$__range])))",
+            f"sort_desc(sum by (model) (increase({cost}{whom}[$__range] anchored)))",
             "{{model}}",
             "currency:USD",
             "Estimated cost in the selected time range, per model.",
@@ -146,7 +148,7 @@ def overview(cfg: StackConfig) -> dict[str, Any]:
         d = d.with_panel(
             _bars(
                 "Spend by team",
-                f"sort_desc(sum by ({f.team}) (increase({cost}{whom}[$__range])))",
+                f"sort_desc(sum by ({f.team}) (increase({cost}{whom}[$__range] anchored)))",
                 "{{" + f.team + "}}",
                 "currency:USD",
                 "Estimated cost in the selected time range, per team.",
@@ -156,7 +158,7 @@ def overview(cfg: StackConfig) -> dict[str, Any]:
         d = d.with_panel(
             _bars(
                 "Spend by person",
-                f"topk(20, sum by ({person}) (increase({cost}{whom}[$__range])))",
+                f"topk(20, sum by ({person}) (increase({cost}{whom}[$__range] anchored)))",
                 "{{user_id}}",
                 "currency:USD",
                 "The 20 people with the highest estimated cost in the selected range.",
@@ -165,7 +167,7 @@ def overview(cfg: StackConfig) -> dict[str, Any]:
     d = d.with_panel(
         _series(
             "Spend rate by model",
-            f"sum by (model) (rate({cost}{whom}[$__rate_interval])) * 3600",
+            f"sum by (model) (rate({cost}{whom}[$__rate_interval] anchored)) * 3600",
             "{{model}}",
             "currency:USD",
             "USD per hour.",
@@ -176,7 +178,7 @@ def overview(cfg: StackConfig) -> dict[str, Any]:
     d = d.with_panel(
         _series(
             "Tokens by type",
-            f"sum by (type) (rate({tokens}{whom}[$__rate_interval])) * 60",
+            f"sum by (type) (rate({tokens}{whom}[$__rate_interval] anchored)) * 60",
             "{{type}}",
             "short",
             "Tokens per minute: input, output, cache read and cache creation.",
@@ -184,8 +186,8 @@ def overview(cfg: StackConfig) -> dict[str, Any]:
     )
     input_types = 'type=~"input|cacheRead|cacheCreation"'
     cache_read = f('type="cacheRead"', model=True)
-    cached = f"sum(increase({tokens}{cache_read}[$__range]))"
-    all_input = f"sum(increase({tokens}{f(input_types, model=True)}[$__range]))"
+    cached = f"sum(increase({tokens}{cache_read}[$__range] anchored))"
+    all_input = f"sum(increase({tokens}{f(input_types, model=True)}[$__range] anchored))"
     d = d.with_panel(
         _stat(
             "Cache hit ratio",
@@ -197,7 +199,7 @@ def overview(cfg: StackConfig) -> dict[str, Any]:
     d = d.with_panel(
         _stat(
             "Tokens in range",
-            f"sum(increase({tokens}{whom}[$__range]))",
+            f"sum(increase({tokens}{whom}[$__range] anchored))",
             "short",
             "All tokens of every type in the selected range.",
         ).span(6)
@@ -207,7 +209,7 @@ def overview(cfg: StackConfig) -> dict[str, Any]:
     d = d.with_panel(
         _stat(
             "Sessions",
-            f"sum(increase({promql.SESSIONS}{who}[$__range]))",
+            f"sum(increase({promql.SESSIONS}{who}[$__range] anchored))",
             "short",
             "Claude Code sessions started in the selected range.",
         ).span(6)
@@ -215,7 +217,7 @@ def overview(cfg: StackConfig) -> dict[str, Any]:
     d = d.with_panel(
         _stat(
             "Active users",
-            f"count(sum by (user_id) (increase({promql.SESSIONS}{who}[$__range])) > 0)",
+            f"count(sum by (user_id) (increase({promql.SESSIONS}{who}[$__range] anchored)) > 0)",
             "short",
             "People who started at least one session in the selected range.",
         ).span(6)
@@ -223,7 +225,7 @@ def overview(cfg: StackConfig) -> dict[str, Any]:
     d = d.with_panel(
         _stat(
             "Active time",
-            f"sum(increase({promql.ACTIVE_TIME}{who}[$__range]))",
+            f"sum(increase({promql.ACTIVE_TIME}{who}[$__range] anchored))",
             "s",
             "Time people actively used Claude Code in the selected range.",
         ).span(6)
@@ -231,8 +233,8 @@ def overview(cfg: StackConfig) -> dict[str, Any]:
     d = d.with_panel(
         _stat(
             "Commits and pull requests",
-            f"sum(increase({promql.COMMITS}{who}[$__range]))"
-            f" + sum(increase({promql.PULL_REQUESTS}{who}[$__range]))",
+            f"sum(increase({promql.COMMITS}{who}[$__range] anchored))"
+            f" + sum(increase({promql.PULL_REQUESTS}{who}[$__range] anchored))",
             "short",
             "Commits and pull requests Claude Code created in the selected range.",
         ).span(6)
@@ -242,7 +244,7 @@ def overview(cfg: StackConfig) -> dict[str, Any]:
     d = d.with_panel(
         _series(
             "Lines added and removed",
-            f"sum by (type) (increase({promql.LINES}{whom}[$__interval]))",
+            f"sum by (type) (increase({promql.LINES}{whom}[$__interval] anchored))",
             "{{type}}",
             "short",
             "Lines changed by Claude Code's edit tools.",
@@ -251,7 +253,8 @@ def overview(cfg: StackConfig) -> dict[str, Any]:
     d = d.with_panel(
         _table(
             "Edit decisions by tool",
-            f"sum by (tool_name, decision) (increase({promql.EDIT_DECISIONS}{who}[$__range]))",
+            f"sum by (tool_name, decision) "
+            f"(increase({promql.EDIT_DECISIONS}{who}[$__range] anchored))",
             "Accepted and rejected edits per tool in the selected range.",
         )
     )
@@ -259,8 +262,8 @@ def overview(cfg: StackConfig) -> dict[str, Any]:
     d = d.with_panel(
         _stat(
             "Edit accept rate",
-            f"sum(increase({promql.EDIT_DECISIONS}{accepted}[$__range]))"
-            f" / sum(increase({promql.EDIT_DECISIONS}{who}[$__range]))",
+            f"sum(increase({promql.EDIT_DECISIONS}{accepted}[$__range] anchored))"
+            f" / sum(increase({promql.EDIT_DECISIONS}{who}[$__range] anchored))",
             "percentunit",
             "Share of edit-tool permission decisions that were accepted.",
         )
@@ -270,7 +273,7 @@ def overview(cfg: StackConfig) -> dict[str, Any]:
     d = d.with_panel(
         _series(
             "API errors by status",
-            f"sum by (status_code) (increase({promql.API_ERRORS}{whom}[$__interval]))",
+            f"sum by (status_code) (increase({promql.API_ERRORS}{whom}[$__interval] anchored))",
             "{{status_code}}",
             "short",
             "Failed model API requests (from Claude Code's api_error events).",

@@ -110,4 +110,5 @@ def client_settings(cfg: StackConfig, attributes: dict[str, str] | None = None) 
         resource_attributes=merged,
         metric_export_interval_ms=cfg.client.metric_export_interval_ms,
         logs_export_interval_ms=cfg.client.logs_export_interval_ms,
+        temporality="delta" if cfg.attributes.merges_streams else "cumulative",
     )

@@ -33,6 +33,10 @@ class ClientSettings:
     resource_attributes: Mapping[str, str] = field(default_factory=dict)
     metric_export_interval_ms: int = 60000
     logs_export_interval_ms: int = 5000
+    temporality: str = "cumulative"
+    """Cumulative points survive a lost export, so they are the choice, unless the stack merges
+    processes' series (then deltas, which add up: running totals seen first after a Collector
+    restart could not be told from ones already counted)."""
 
 
 def encode_resource_attributes(attrs: Mapping[str, str]) -> str:
@@ -52,8 +56,7 @@ def env_vars(endpoint: Endpoint, client: ClientSettings) -> dict[str, str]:
         "OTEL_LOGS_EXPORTER": "otlp",
         "OTEL_EXPORTER_OTLP_PROTOCOL": endpoint.protocol,
         "OTEL_EXPORTER_OTLP_ENDPOINT": endpoint.url,
-        # Cumulative points survive a lost export; the Collector accepts either temporality.
-        "OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE": "cumulative",
+        "OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE": client.temporality,
         "OTEL_METRIC_EXPORT_INTERVAL": str(client.metric_export_interval_ms),
         "OTEL_LOGS_EXPORT_INTERVAL": str(client.logs_export_interval_ms),
         # Keep each process's series apart: merged cumulative series corrupt totals. The

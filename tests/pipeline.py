@@ -51,6 +51,19 @@ class Expected:
     edits_accepted: int
 
 
+def session_expected(run: ClaudeRun, i: int) -> Expected:
+    """What one session of :func:`session_script` ``i`` must add up to."""
+    _, added, removed, edits = session_script(i)
+    return Expected(
+        tokens=total_billed([run]),
+        cost_usd=float(run.json()["total_cost_usd"]),
+        sessions=1,
+        lines_added=added,
+        lines_removed=removed,
+        edits_accepted=edits,
+    )
+
+
 def run_sessions(
     run_claude: ClaudeRunner, env: Mapping[str, str], count: int, first: int = 0
 ) -> tuple[list[ClaudeRun], Expected]:
@@ -91,26 +104,70 @@ def _by(result: list[dict[str, Any]], *labels: str) -> dict[Any, float]:
     return out
 
 
-def totals(query: Query, selector: str, window: str = "2h") -> Expected:
-    """Read the totals back. max_over_time per series then sum: exact, and immune to series that
-    went stale (ended sessions, a restarted Collector)."""
+def counted(values: Sequence[float]) -> float:
+    """What a counter's raw samples add up to, through resets: a drop means it started again
+    from zero (a new process, a restarted Collector), so the new value is all new."""
+    total, previous = 0.0, 0.0
+    for v in values:
+        total += v - previous if v >= previous else v
+        previous = v
+    return total
+
+
+def raw_totals(query: Query, selector: str, window: str = "2h") -> Expected:
+    """Totals counted from every raw sample in ``window`` (no PromQL function between us and the
+    stored data), per series through counter resets, then summed."""
+
+    def total(metric: str, *by: str) -> dict[Any, float]:
+        out: dict[Any, float] = {}
+        for series in query(f"{metric}{selector}[{window}]"):
+            key = tuple(series["metric"].get(b, "") for b in by)
+            key = key if len(key) != 1 else key[0]
+            out[key] = out.get(key, 0.0) + counted([float(v) for _, v in series["values"]])
+        return out
+
+    lines = total(promql.LINES, "type")
+    decisions = total(promql.EDIT_DECISIONS, "decision")
+    return Expected(
+        tokens={k: int(round(v)) for k, v in total(promql.TOKENS, "model", "type").items()},
+        cost_usd=sum(total(promql.COST).values()),
+        sessions=int(round(sum(total(promql.SESSIONS).values()))),
+        lines_added=int(round(lines.get("added", 0))),
+        lines_removed=int(round(lines.get("removed", 0))),
+        edits_accepted=int(round(decisions.get("accept", 0))),
+    )
+
+
+def raw_tokens_by_session(query: Query, selector: str, window: str = "2h") -> dict[str, int]:
+    """Input tokens per session.id, counted from raw samples through resets."""
+    out: dict[str, int] = {}
+    for series in query(f'{promql.TOKENS}{{type="input"}}[{window}]'):
+        sid = series["metric"].get("session_id", "")
+        if selector and not all(
+            series["metric"].get(k) == v for k, v in re.findall(r'(\w+)="([^"]*)"', selector)
+        ):
+            continue
+        out[sid] = out.get(sid, 0) + int(round(counted([float(v) for _, v in series["values"]])))
+    return out
+
+
+def dashboard_totals(query: Query, selector: str, window: str = "2h") -> Expected:
+    """Totals as the dashboards and recording rules compute them: anchored increase()."""
 
     def total(metric: str, by: str = "") -> list[dict[str, Any]]:
         grouping = f" by ({by})" if by else ""
-        return query(f"sum{grouping} (max_over_time({metric}{selector}[{window}]))")
+        return query(f"sum{grouping} (increase({metric}{selector}[{window}] anchored))")
 
     tokens = {
         k: int(round(v))
         for k, v in _by(total(promql.TOKENS, "model, type"), "model", "type").items()
     }
-    cost = _by(total(promql.COST), "x").get("", 0.0)
-    sessions = _by(total(promql.SESSIONS), "x").get("", 0.0)
     lines = _by(total(promql.LINES, "type"), "type")
     decisions = _by(total(promql.EDIT_DECISIONS, "decision"), "decision")
     return Expected(
         tokens=tokens,
-        cost_usd=cost,
-        sessions=int(round(sessions)),
+        cost_usd=_by(total(promql.COST), "x").get("", 0.0),
+        sessions=int(round(_by(total(promql.SESSIONS), "x").get("", 0.0))),
         lines_added=int(round(lines.get("added", 0))),
         lines_removed=int(round(lines.get("removed", 0))),
         edits_accepted=int(round(decisions.get("accept", 0))),
@@ -118,12 +175,18 @@ def totals(query: Query, selector: str, window: str = "2h") -> Expected:
 
 
 def wait_for_totals(
-    query: Query, selector: str, expected: Expected, timeout: float = 60
+    query: Query,
+    selector: str,
+    expected: Expected,
+    timeout: float = 60,
+    read: Callable[[Query, str], Expected] | None = None,
 ) -> Expected:
-    """Poll until Prometheus holds exactly ``expected`` (or fail showing the difference)."""
+    """Poll until Prometheus holds exactly ``expected`` (or fail showing the difference).
+    ``read`` is how the totals are read back (default: :func:`raw_totals`)."""
+    read = read or raw_totals
     deadline = time.monotonic() + timeout
     while True:
-        seen = totals(query, selector)
+        seen = read(query, selector)
         if _same(seen, expected) or time.monotonic() > deadline:
             break
         time.sleep(1)

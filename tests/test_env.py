@@ -304,3 +304,14 @@ def test_the_cache_follows_the_ca_file(tmp_path: Path) -> None:
     (tmp_path / "ca.pem").unlink()
     out = _run(["env"], tmp_path)
     assert out.returncode == 2 and "ca.pem does not exist" in out.stderr
+
+
+def test_clients_send_deltas_to_a_stack_that_merges_series() -> None:
+    """Running totals from a process the Collector first sees after a restart cannot be told
+    from ones it already counted once session.id is gone; deltas add up either way."""
+    from stackkit.endpoint import client_settings
+
+    assert client_settings(StackConfig()).temporality == "cumulative"
+    merged = StackConfig.model_validate({"attributes": {"session_id": "drop"}})
+    env = env_vars(Endpoint("http://h:4317", "grpc"), client_settings(merged))
+    assert env["OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE"] == "delta"

@@ -7,27 +7,16 @@ One stack for the whole module: the steps build on each other, in order.
 from __future__ import annotations
 
 import base64
-import json
-import os
 import re
-import subprocess
-import sys
 import time
 import urllib.request
-from collections.abc import Iterator
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
+from collections.abc import Callable
 
 import pytest
-import yaml
 
-from stackkit.prom_client import query
-from tests.fixtures import free_port
+from tests.e2e.conftest import Deployed
 from tests.fixtures.anthropic_fake import Error
 from tests.fixtures.claude import ClaudeRunner
-from tests.fixtures.docker import DockerEngine
-from tests.fixtures.pulumi import PulumiEnv
 from tests.pipeline import (
     Expected,
     add,
@@ -41,110 +30,9 @@ from tests.pipeline import (
 pytestmark = pytest.mark.integration
 
 
-@dataclass
-class Deployed:
-    workdir: Path
-    env: dict[str, str]
-    config: dict[str, Any]
-    name: str
-    engine: DockerEngine
-    totals: list[Expected] = field(default_factory=list)
-    timings: dict[str, float] = field(default_factory=dict)
-
-    @property
-    def config_path(self) -> Path:
-        return self.workdir / "stackkit.yaml"
-
-    def write_config(self) -> None:
-        self.config_path.write_text(yaml.safe_dump(self.config, sort_keys=False))
-
-    def stackkit(
-        self, *args: str, check: bool = True, extra_env: dict[str, str] | None = None
-    ) -> subprocess.CompletedProcess[str]:
-        result = subprocess.run(
-            [sys.executable, "-m", "stackkit", *args],
-            cwd=self.workdir,
-            capture_output=True,
-            text=True,
-            env={**self.env, **(extra_env or {})},
-            timeout=900,
-        )
-        if check:
-            assert result.returncode == 0, (
-                f"stackkit {' '.join(args)}:\n{result.stdout}\n{result.stderr}"
-            )
-        return result
-
-    def timed(self, label: str, *args: str) -> subprocess.CompletedProcess[str]:
-        start = time.monotonic()
-        result = self.stackkit(*args)
-        self.timings[label] = round(time.monotonic() - start, 1)
-        return result
-
-    @property
-    def outputs(self) -> dict[str, Any]:
-        state = Path(self.env["STACKKIT_STATE_DIR"]) / self.name / "outputs.json"
-        return json.loads(state.read_text())  # type: ignore[no-any-return]
-
-    def query(self, promql: str) -> list[dict[str, Any]]:
-        return query(self.outputs["prometheus_url"], promql)
-
-    def client_env(self, protocol: str, team: str, temporality: str) -> dict[str, str]:
-        out = self.stackkit(
-            "env", "--format", "json", "--protocol", protocol, "--attr", f"team.id={team}"
-        )
-        env: dict[str, str] = json.loads(out.stdout)["env"]
-        env |= {
-            "OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE": temporality,
-            "OTEL_METRIC_EXPORT_INTERVAL": "1000",
-            "OTEL_LOGS_EXPORT_INTERVAL": "1000",
-        }
-        return env
-
-    def containers(self) -> list[str]:
-        out = self.engine.docker(
-            "ps", "-a", "--filter", f"label=stackkit.stack={self.name}", "--format", "{{.Names}}"
-        )
-        return sorted(out.stdout.split())
-
-    def volumes(self) -> list[str]:
-        out = self.engine.docker(
-            "volume", "ls", "--filter", f"label=stackkit.stack={self.name}", "--format", "{{.Name}}"
-        )
-        return sorted(out.stdout.split())
-
-
 @pytest.fixture(scope="module")
-def deployed(
-    docker_engine: DockerEngine, pulumi_env: PulumiEnv, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Deployed]:
-    work = tmp_path_factory.mktemp("e2e")
-    env = {
-        **os.environ,
-        **docker_engine.env,
-        **pulumi_env.env,
-        "DOCKER_HOST": docker_engine.host,
-        "STACKKIT_STATE_DIR": str(work / "state"),
-    }
-    # stackkit keeps its own backend and passphrase under its state folder, as for users.
-    for var in ("PULUMI_BACKEND_URL", "PULUMI_CONFIG_PASSPHRASE"):
-        env.pop(var)
-    env.pop("STACKKIT_OTLP_TOKEN", None)
-    name = docker_engine.unique("sk")
-    config = {
-        "name": name,
-        "collector": {
-            "grpc": {"port": free_port()},
-            "http": {"port": free_port()},
-            "health_port": free_port(),
-        },
-        "prometheus": {"port": free_port(), "scrape_interval": "2s", "evaluation_interval": "2s"},
-        "grafana": {"port": free_port()},
-    }
-    d = Deployed(work, env, config, name, docker_engine)
-    d.write_config()
-    yield d
-    d.stackkit("down", "--purge", check=False)
+def deployed(deploy_stack: Callable[..., Deployed]) -> Deployed:
+    return deploy_stack()
 
 
 def test_an_image_that_cannot_be_had_stops_up_before_any_change(deployed: Deployed) -> None:
@@ -173,8 +61,9 @@ def test_preview_then_up_then_nothing_to_do(deployed: Deployed) -> None:
     assert f"http://localhost:{deployed.config['grafana']['port']}" in first.stderr
     assert 'next: eval "$(stackkit env)"' in first.stderr
     assert "created container" in first.stderr, "up must show progress resource by resource"
+    # The three components, and the one-shot container that gave the Collector its volume.
     assert deployed.containers() == sorted(
-        f"{deployed.name}-{c}" for c in ("grafana", "otelcol", "prometheus")
+        f"{deployed.name}-{c}" for c in ("grafana", "otelcol", "otelcol-volume-init", "prometheus")
     )
 
     second = deployed.timed("up_noop_s", "up")
@@ -304,7 +193,7 @@ def test_down_keeps_data_and_up_brings_it_back(deployed: Deployed) -> None:
     assert "data volumes kept" in down.stderr
     assert deployed.containers() == []
     assert deployed.volumes() == sorted(
-        f"{deployed.name}-{v}-data" for v in ("grafana", "prometheus")
+        f"{deployed.name}-{v}-data" for v in ("grafana", "otelcol", "prometheus")
     )
     deployed.timed("up_after_down_s", "up")
     wait_for_totals(deployed.query, "", add(*deployed.totals), timeout=90)

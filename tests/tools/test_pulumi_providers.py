@@ -1,6 +1,6 @@
 """The Pulumi engine and both provider binaries, really exercised through the Automation API:
-a real container on the Docker engine and a real Deployment on the Kubernetes API whose Pods
-become Ready, each created and destroyed."""
+a real container on the Docker engine and a real Deployment on the Kubernetes node whose Pods
+run and become Ready, each created and destroyed."""
 
 from __future__ import annotations
 
@@ -77,10 +77,13 @@ def test_docker_provider_creates_and_destroys_a_container(
 
 
 def test_kubernetes_provider_deployment_becomes_ready(
-    workspace: Callable[..., Any], kube_cluster: KubeCluster
+    workspace: Callable[..., Any], kube_cluster: KubeCluster, docker_engine: DockerEngine
 ) -> None:
     import pulumi
     import pulumi_kubernetes as k8s
+
+    # The node runs real containers and can pull nothing: the image comes from the Docker engine.
+    kube_cluster.import_images(docker_engine, IMAGES["prometheus"])
 
     def program() -> None:
         provider = k8s.Provider("cluster", kubeconfig=kube_cluster.kubeconfig.read_text())
@@ -95,7 +98,15 @@ def test_kubernetes_provider_deployment_becomes_ready(
                 "selector": {"matchLabels": labels},
                 "template": {
                     "metadata": {"labels": labels},
-                    "spec": {"containers": [{"name": "app", "image": IMAGES["prometheus"]}]},
+                    "spec": {
+                        "containers": [
+                            {
+                                "name": "app",
+                                "image": IMAGES["prometheus"],
+                                "imagePullPolicy": "IfNotPresent",
+                            }
+                        ]
+                    },
                 },
             },
             opts=opts,

@@ -1,0 +1,3 @@
+module stackkit.local/pause
+
+go 1.22
