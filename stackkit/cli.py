@@ -186,8 +186,11 @@ def env(
     ep = resolve_endpoint(cfg, protocol, endpoint)
     variables = env_vars(ep, client_settings(cfg, attributes))
     sys.stdout.write(format_env(variables, fmt))
-    if no_cache or sys.argv[1:2] != ["env"]:
-        return  # asked not to, or called in-process (tests): no command line to cache for
+    if ep.note:
+        say(f"warning: {ep.note}")
+    if no_cache or ep.note or sys.argv[1:2] != ["env"]:
+        # Asked not to; a warning to repeat each time; or called in-process (tests).
+        return
     if ep.token:
         variables["OTEL_EXPORTER_OTLP_HEADERS"] = (
             f"Authorization=Bearer {envcache.TOKEN_PLACEHOLDER}"
@@ -339,7 +342,13 @@ def verify(
     from .verify import verify as check
 
     cfg = _load(config)
-    outputs = read_outputs(cfg.name) or {}
-    prometheus_url = outputs.get("prometheus_url") or f"http://localhost:{cfg.prometheus.port}"
-    check(os.environ, prometheus_url, say, timeout=timeout)
+    if cfg.target == "kubernetes":
+        from .kube_status import prometheus_fetch
+        from .preflight import cluster
+
+        prometheus: Any = prometheus_fetch(cfg, cluster(cfg))
+    else:
+        outputs = read_outputs(cfg.name) or {}
+        prometheus = outputs.get("prometheus_url") or f"http://localhost:{cfg.prometheus.port}"
+    check(os.environ, prometheus, say, timeout=timeout)
     say("verified: Claude Code in this shell reaches the stack")

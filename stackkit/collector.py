@@ -126,6 +126,9 @@ def _exporter(cfg: StackConfig) -> tuple[str, dict[str, Any]]:
             "endpoint": f"0.0.0.0:{col.metrics_port}",
             "metric_expiration": col.metric_expiration,
             "enable_open_metrics": True,
+            # Each sample keeps its arrival stamp: two Collectors showing one client's running
+            # total (its connection moved) then add one sample each to one series.
+            "send_timestamps": True,
             "resource_to_telemetry_conversion": {"enabled": False},
         }
     if col.export == "remote_write":

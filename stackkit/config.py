@@ -35,6 +35,7 @@ from .fields import (
     Amount,
     AttributeKey,
     BaseUrl,
+    Cidr,
     DnsLabel,
     DnsSubdomain,
     EnvName,
@@ -43,6 +44,8 @@ from .fields import (
     HeaderValue,
     ImageRef,
     IpAddress,
+    KubeLabelKey,
+    KubeLabelValue,
     LoginName,
     Port,
     Registry,
@@ -264,6 +267,14 @@ class RemoteWriteTarget(_Model):
 class PrometheusConfig(_Model):
     """Prometheus: storage, intervals, and optional remote-write targets."""
 
+    mode: Literal["deploy", "existing", "agent"] = Field(
+        "deploy",
+        description="deploy: stackkit runs Prometheus. existing (kubernetes): a Prometheus run "
+        "by the Prometheus Operator scrapes the Collector (a ServiceMonitor) and evaluates the "
+        "rules (a PrometheusRule); nothing else is deployed for it. agent: Prometheus in agent "
+        "mode only forwards to remote_write (stores nothing, evaluates no rule).",
+    )
+
     retention_time: Annotated[StrictStr, prom_duration(HOUR, 100 * 365 * DAY)] = "30d"
     retention_size: StorageSize | None = None
     scrape_interval: Annotated[StrictStr, prom_duration(1000, 2 * MINUTE)] = Field(
@@ -289,7 +300,29 @@ class PrometheusConfig(_Model):
 
 
 class GrafanaConfig(_Model):
-    """Grafana: admin account, access and URL."""
+    """Grafana: admin account, access and URL; or the dashboards for a Grafana you run."""
+
+    mode: Literal["deploy", "sidecar"] = Field(
+        "deploy",
+        description="deploy: stackkit runs Grafana. sidecar (kubernetes): no Grafana is "
+        "deployed; the dashboards and data source go into ConfigMaps labelled for the Grafana "
+        "sidecar (kube-prometheus-stack's Grafana picks them up).",
+    )
+    sidecar_labels: dict[KubeLabelKey, KubeLabelValue] = Field(
+        {"grafana_dashboard": "1"},
+        max_length=8,
+        description="Labels the Grafana sidecar looks for on dashboard ConfigMaps.",
+    )
+    datasource_sidecar_labels: dict[KubeLabelKey, KubeLabelValue] = Field(
+        {"grafana_datasource": "1"},
+        max_length=8,
+        description="Labels the Grafana sidecar looks for on data source ConfigMaps.",
+    )
+    prometheus_url: Url | None = Field(
+        None,
+        description="The Prometheus Grafana queries, when it is not stackkit's (prometheus.mode "
+        "existing or agent: your Prometheus or the remote-write backend's query API).",
+    )
 
     admin_user: LoginName = "admin"
     admin_password_env: EnvName | None = Field(
@@ -344,6 +377,23 @@ class DockerConfig(_Model):
     bind_address: IpAddress = "127.0.0.1"
 
 
+class IngressConfig(_Model):
+    """An Ingress in front of OTLP/HTTP and Grafana (gRPC goes through the Service)."""
+
+    class_name: DnsSubdomain | None = None
+    otlp_host: DnsSubdomain | None = Field(None, description="Host for OTLP/HTTP.")
+    grafana_host: DnsSubdomain | None = Field(None, description="Host for Grafana.")
+    tls_secret: DnsSubdomain | None = Field(
+        None, description="A kubernetes.io/tls Secret (in the namespace) for both hosts."
+    )
+
+    @model_validator(mode="after")
+    def _a_host(self) -> IngressConfig:
+        if not (self.otlp_host or self.grafana_host):
+            raise ValueError("set otlp_host, grafana_host or both")
+        return self
+
+
 class KubernetesConfig(_Model):
     """The Kubernetes target."""
 
@@ -353,9 +403,27 @@ class KubernetesConfig(_Model):
     storage_class: DnsSubdomain | None = None
     prometheus_storage: VolumeSize = "20Gi"
     grafana_storage: VolumeSize = "2Gi"
-    collector_service_type: Literal["ClusterIP", "LoadBalancer", "NodePort"] = "ClusterIP"
+    collector_service_type: Literal["ClusterIP", "LoadBalancer", "NodePort"] = Field(
+        "ClusterIP",
+        description="How developers' machines reach OTLP: ClusterIP (in the cluster only, or "
+        "through ingress), NodePort or LoadBalancer. Only the OTLP ports are exposed.",
+    )
     collector_replicas: StrictInt = Field(
         2, ge=1, le=20, description="Collector pods; with 2 or more a rollout never stops intake."
+    )
+    otlp_sources: tuple[Cidr, ...] = Field(
+        (),
+        max_length=64,
+        description="Networks allowed to send OTLP (NetworkPolicy); empty: any.",
+    )
+    monitor_labels: dict[KubeLabelKey, KubeLabelValue] = Field(
+        {},
+        max_length=8,
+        description="With prometheus.mode existing: labels the Prometheus Operator selects "
+        "ServiceMonitors and PrometheusRules by (kube-prometheus-stack: release: <its name>).",
+    )
+    ingress: IngressConfig | None = Field(
+        None, description="An Ingress for OTLP/HTTP and for Grafana."
     )
 
 
@@ -419,6 +487,31 @@ class StackConfig(_Model):
     docker: DockerConfig = DockerConfig()
     kubernetes: KubernetesConfig = KubernetesConfig()
     client: ClientConfig = ClientConfig()
+
+    @model_validator(mode="after")
+    def _modes_fit(self) -> StackConfig:
+        prom, graf = self.prometheus, self.grafana
+        if self.target == "docker" and (prom.mode == "existing" or graf.mode == "sidecar"):
+            raise ValueError(
+                "prometheus.mode existing and grafana.mode sidecar are for target kubernetes"
+            )
+        if prom.mode == "existing" and self.collector.export != "scrape":
+            raise ValueError(
+                "prometheus.mode existing: the Operator's Prometheus scrapes the Collector, so "
+                "set collector.export: scrape"
+            )
+        if prom.mode == "agent" and not prom.remote_write:
+            raise ValueError("prometheus.mode agent forwards only: add a prometheus.remote_write")
+        if prom.mode == "agent" and self.collector.export == "scrape":
+            raise ValueError(
+                "prometheus.mode agent takes pushes: collector.export otlp or remote_write"
+            )
+        if prom.mode != "deploy" and not graf.prometheus_url:
+            raise ValueError(
+                f"prometheus.mode {prom.mode}: set grafana.prometheus_url to the Prometheus "
+                "Grafana should query"
+            )
+        return self
 
     @model_validator(mode="after")
     def _distinct_ports(self) -> StackConfig:

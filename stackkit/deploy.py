@@ -44,9 +44,14 @@ def _quiet(_: str) -> None:
     pass
 
 
+def rendered(cfg: StackConfig) -> dict[str, str]:
+    """Every rendered file, by its path in `render`'s output."""
+    return {str(p): text for p, text in render(cfg).items()}
+
+
 def build(cfg: StackConfig) -> model.Stack:
     """The model of the stack ``cfg`` describes, with its rendered files."""
-    return model.build(cfg, {str(p): text for p, text in render(cfg).items()})
+    return model.build(cfg, rendered(cfg))
 
 
 def grafana_password(cfg: StackConfig) -> str:
@@ -115,10 +120,11 @@ def stack_args(cfg: StackConfig, running: bool = True) -> Any:
 def kubernetes_args(cfg: StackConfig, running: bool = True) -> Any:
     """The plain data the Kubernetes program receives: the objects `render` writes, by
     component, and the Secrets (from generated values) that `render` only names."""
-    stack = build(cfg)
+    files = rendered(cfg)
+    stack = model.build(cfg, files)
     by_component: dict[str, list[dict[str, Any]]] = {}
     namespace: dict[str, Any] = {}
-    for obj in manifests.objects(cfg, stack):
+    for obj in manifests.objects(cfg, stack, files):
         if obj["kind"] == "Namespace":
             namespace = obj
             continue
@@ -298,7 +304,14 @@ def _check(cfg: StackConfig, progress: Progress) -> None:
 def up(cfg: StackConfig, progress: Progress = _quiet) -> Result:
     """Create or update the stack; returns what changed and the stack's outputs."""
     _check(cfg, progress)
-    result = _run(cfg, "up", progress)
+    try:
+        result = _run(cfg, "up", progress)
+    except DeployError as e:
+        if cfg.target != "kubernetes":
+            raise
+        from .kube_status import diagnose
+
+        raise DeployError(f"{e}{diagnose(cfg, preflight.cluster(cfg))}") from e
     outputs: dict[str, Any] = {k: v.value for k, v in result.outputs.items()}
     if cfg.target == "kubernetes":
         from .kube_status import endpoints

@@ -40,7 +40,9 @@ def default_protocol(cfg: StackConfig) -> str:
 def resolve_endpoint(
     cfg: StackConfig, protocol: str | None = None, url: str | None = None
 ) -> Endpoint:
-    """The endpoint for ``protocol``: flag, then the deployed stack's outputs, then the config."""
+    """The endpoint for ``protocol``: the flag, else the config's client endpoint (the address
+    developers reach a shared stack by), else the deployed stack's outputs, else localhost.
+    ``Endpoint.note`` says when developers' machines likely cannot reach what is printed."""
     protocol = protocol or default_protocol(cfg)
     if protocol not in PROTOCOLS:
         raise ConfigError("--protocol", [f"{protocol!r} is not one of {', '.join(PROTOCOLS)}"])
@@ -54,16 +56,33 @@ def resolve_endpoint(
                 "other protocol"
             ],
         )
+    note = None
     if url is not None:
         url = check_flag("--endpoint", url, GrpcEndpoint if protocol == "grpc" else HttpEndpoint)
     if url is None:
-        outputs = read_outputs(cfg.name) or {}
-        url = outputs.get("otlp_endpoints", {}).get(protocol)
-    if url is None:
         url = cfg.client.grpc_endpoint if protocol == "grpc" else cfg.client.http_endpoint
     if url is None:
+        outputs = read_outputs(cfg.name) or {}
+        url = (outputs.get("otlp_endpoints") or {}).get(protocol)
+        if url is not None and outputs.get("exposure") == "ClusterIP":
+            note = (
+                f"{url} answers only inside the cluster (the Collector's Service is "
+                "ClusterIP): for developers' machines set kubernetes.collector_service_type "
+                "(NodePort, LoadBalancer), kubernetes.ingress.otlp_host, or client."
+                f"{'grpc' if protocol == 'grpc' else 'http'}_endpoint"
+            )
+    if url is None:
         scheme = "https" if cfg.collector.tls.enabled else "http"
-        url = f"{scheme}://localhost:{listener.port}"
+        if cfg.target == "kubernetes":
+            url = f"{scheme}://otelcol.{cfg.kubernetes.namespace}.svc:{listener.port}"
+            note = (
+                f"the stack is not deployed from here (no `stackkit up`) and the config names no "
+                f"client endpoint: {url} is the in-cluster address. Set client."
+                f"{'grpc' if protocol == 'grpc' else 'http'}_endpoint to the address developers "
+                "reach"
+            )
+        else:
+            url = f"{scheme}://localhost:{listener.port}"
     ca = cfg.collector.tls.ca_file
     if ca is not None:
         check_ca_file(ca)
@@ -72,6 +91,7 @@ def resolve_endpoint(
         protocol=protocol,
         token=otlp_token(cfg),
         ca_file=str(ca) if ca else None,
+        note=note,
     )
 
 

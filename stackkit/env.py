@@ -24,6 +24,8 @@ class Endpoint:
     protocol: str
     token: str | None = None
     ca_file: str | None = None
+    note: str | None = None
+    """Why developers' machines may not reach ``url`` (said on stderr, never cached)."""
 
 
 @dataclass(frozen=True)

@@ -359,3 +359,29 @@ def registry(value: str) -> str:
 ImageRef = Annotated[StrictStr, AfterValidator(image_reference)]
 Registry = Annotated[StrictStr, AfterValidator(registry)]
 IpAddress = Annotated[StrictStr, AfterValidator(ip_address)]
+
+
+# Kubernetes label keys ([prefix/]name) and values, as the API server accepts them.
+KubeLabelKey = Annotated[
+    StrictStr,
+    matching(
+        r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?"
+        r"[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$",
+        "a Kubernetes label key ([prefix/]name)",
+    ),
+]
+KubeLabelValue = Annotated[
+    StrictStr,
+    matching(r"^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$", "a Kubernetes label value"),
+]
+
+
+def cidr(value: str) -> str:
+    """A network in CIDR form, normalised (10.1.2.3/8 becomes 10.0.0.0/8)."""
+    try:
+        return str(ipaddress.ip_network(value, strict=False))
+    except ValueError:
+        raise ValueError(f"{shorten(value)} is not a network in CIDR form (10.0.0.0/8)") from None
+
+
+Cidr = Annotated[StrictStr, AfterValidator(cidr)]

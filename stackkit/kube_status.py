@@ -6,6 +6,8 @@ service proxy, so `status` and `verify` need no port-forward.
 
 from __future__ import annotations
 
+import json
+import time
 import urllib.parse
 from dataclasses import dataclass
 from typing import Any
@@ -14,6 +16,9 @@ from . import kube_api
 from .config import StackConfig
 from .manifests import PART_OF
 from .model import OTELCOL_HOST, PROMETHEUS_HOST
+from .prom_client import Fetch, PrometheusError
+from .state import read_outputs
+from .status import Component, Report, last_arrival
 
 PROTOCOL_PORTS = {"grpc": "otlp-grpc", "http/protobuf": "otlp-http"}
 
@@ -56,23 +61,64 @@ def endpoints(cfg: StackConfig, cluster: kube_api.Cluster) -> dict[str, Any]:
     }
 
 
-def prometheus_query(
-    cfg: StackConfig, cluster: kube_api.Cluster, promql: str, timeout: float = 10.0
-) -> list[dict[str, Any]]:
-    """An instant query to the stack's Prometheus through the API server's service proxy."""
-    path = cluster.service_proxy(
-        cfg.kubernetes.namespace,
-        PROMETHEUS_HOST,
-        cfg.prometheus.port,
-        "/api/v1/query?" + urllib.parse.urlencode({"query": promql}),
+def prometheus_fetch(cfg: StackConfig, cluster: kube_api.Cluster) -> str | Fetch:
+    """Where to ask the Prometheus that holds the stack's data: through the API server's service
+    proxy for one inside the cluster (stackkit's, or the one grafana.prometheus_url names by its
+    Service name), else at its URL."""
+    ns, service, port = cfg.kubernetes.namespace, PROMETHEUS_HOST, cfg.prometheus.port
+    if cfg.prometheus.mode != "deploy" and cfg.grafana.prometheus_url:
+        url = urllib.parse.urlsplit(cfg.grafana.prometheus_url)
+        parts = (url.hostname or "").split(".")
+        if len(parts) < 3 or parts[2] != "svc":
+            return cfg.grafana.prometheus_url
+        service, ns = parts[0], parts[1]
+        port = url.port or (443 if url.scheme == "https" else 80)
+        prefix = url.path.rstrip("/")
+    else:
+        prefix = ""
+
+    def fetch(path: str, timeout: float) -> bytes:
+        try:
+            status, body = cluster.request(
+                "GET", cluster.service_proxy(ns, service, port, prefix + path), timeout=timeout
+            )
+        except kube_api.KubeError as e:
+            raise PrometheusError(str(e)) from None
+        if status != 200:
+            raise PrometheusError(f"rejected: {status} {body}")
+        return json.dumps(body).encode() if not isinstance(body, str) else body.encode()
+
+    return fetch
+
+
+def report(cfg: StackConfig) -> Report:
+    """`stackkit status` for a stack in a cluster: rollouts, Ready pods, restarts, the URLs and
+    when telemetry last arrived."""
+    outputs = read_outputs(cfg.name) or {}
+    urls = {k: v for k, v in outputs.items() if isinstance(v, str) and k.endswith("_url")}
+    for protocol, url in (outputs.get("otlp_endpoints") or {}).items():
+        urls[f"otlp {protocol}"] = url
+    try:
+        cluster = kube_api.load(cfg.kubernetes.kubeconfig, cfg.kubernetes.context)
+        found = workloads(cfg, cluster)
+    except kube_api.KubeError as e:
+        return Report(False, (), urls, None, problem=str(e))
+    components = tuple(
+        Component(
+            w.name,
+            "running" if w.rolled_out and w.ready == w.desired else (w.problem or "rolling"),
+            f"{w.ready}/{w.desired} ready, {w.restarts} restarts",
+            w.ready > 0,
+        )
+        for w in found
     )
-    status, body = cluster.request("GET", path, timeout=timeout)
-    if status != 200 or not isinstance(body, dict) or body.get("status") != "success":
-        raise kube_api.KubeError(f"Prometheus (through the API server) answered {status}: {body}")
-    result = body["data"]["result"]
-    if body["data"]["resultType"] == "scalar":
-        return [{"metric": {}, "value": result}]
-    return list(result)
+    age, unknown = None, None
+    try:
+        last = last_arrival(prometheus_fetch(cfg, cluster))
+        age = None if last is None else max(0.0, time.time() - last)
+    except PrometheusError as e:
+        unknown = str(e)
+    return Report(bool(found), components, urls, age, telemetry_unknown=unknown)
 
 
 @dataclass(frozen=True)
@@ -134,3 +180,27 @@ def workloads(cfg: StackConfig, cluster: kube_api.Cluster) -> list[Workload]:
             )
         )
     return out
+
+
+def diagnose(cfg: StackConfig, cluster: kube_api.Cluster) -> str:
+    """What keeps the stack's workloads from being Ready, and what to do about it ("" if
+    nothing is known)."""
+    try:
+        found = workloads(cfg, cluster)
+    except kube_api.KubeError:
+        return ""
+    lines = []
+    for w in found:
+        if w.problem:
+            lines.append(f"\n  {w.name}: {w.problem}")
+            if "permission denied" in w.problem.lower():
+                lines.append(
+                    f"\n  {w.name} runs as a non-root user and cannot write its volume: the "
+                    "StorageClass gives volumes that root owns and ignores fsGroup (host-path "
+                    "and several local provisioners do). Choose a StorageClass that applies "
+                    "fsGroup (kubernetes.storage_class; most CSI drivers do), or give the "
+                    "volume's folder to the pod's user on the node"
+                )
+        elif not w.rolled_out:
+            lines.append(f"\n  {w.name}: {w.ready}/{w.desired} pods Ready")
+    return "".join(lines)

@@ -17,6 +17,8 @@ from collections.abc import Mapping
 from posixpath import basename, dirname
 from typing import Any
 
+import yaml
+
 from .config import StackConfig
 from .model import OTELCOL_HOST, Component, Stack
 
@@ -145,6 +147,9 @@ class _Objects:
                 "readOnlyRootFilesystem": True,
                 "runAsNonRoot": True,
             },
+            # A crash shows its last log lines in the pod's status (`stackkit up` and `status`
+            # quote them: a volume the user cannot write, say).
+            "terminationMessagePolicy": "FallbackToLogsOnError",
             "volumeMounts": mounts,
         }
         if not c.args:
@@ -184,10 +189,13 @@ class _Objects:
             pod["containers"][0]["lifecycle"] = {"preStop": {"sleep": {"seconds": 5}}}
         else:
             strategy = {"type": "Recreate"}  # one writer of its volume at a time
+        meta = self.meta(c.name, c.name)
+        # How long `stackkit up` (Pulumi) waits for the rollout before it says what is wrong.
+        meta["annotations"] = {"pulumi.com/timeoutSeconds": "300"}
         return {
             "apiVersion": "apps/v1",
             "kind": "Deployment",
-            "metadata": self.meta(c.name, c.name),
+            "metadata": meta,
             "spec": {
                 "replicas": c.replicas,
                 "strategy": strategy,
@@ -249,14 +257,22 @@ class _Objects:
         return [{"port": p.number, "protocol": "TCP"} for p in c.ports if p.audience in audiences]
 
 
-def manifests(cfg: StackConfig, stack: Stack) -> dict[str, list[dict[str, Any]]]:
-    """Every object, grouped by the file ``render`` writes it to (paths under ``kubernetes/``)."""
-    o = _Objects(cfg, stack)
-    k8s = cfg.kubernetes
-    out: dict[str, list[dict[str, Any]]] = {}
+def _has(stack: Stack, name: str) -> bool:
+    return any(c.name == name for c in stack.components)
 
+
+def _collector(o: _Objects, cfg: StackConfig, stack: Stack) -> list[dict[str, Any]]:
     otel = stack.component("otelcol")
-    otel_docs = [
+    k8s = cfg.kubernetes
+    sources = [{"ipBlock": {"cidr": c}} for c in k8s.otlp_sources]
+    clients: dict[str, Any] = {"ports": o.ports(otel, "clients")}
+    if sources:
+        clients["from"] = sources
+    # Stackkit's Prometheus, else the Operator's in whatever namespace it runs.
+    scrapers = (
+        o.from_pods("prometheus") if _has(stack, "prometheus") else [{"namespaceSelector": {}}]
+    )
+    docs = [
         o.config_map(otel),
         o.deployment(otel, rolling=True),
         # Only the OTLP ports take the exposure the config chooses; the Collector's own metrics
@@ -267,14 +283,14 @@ def manifests(cfg: StackConfig, stack: Stack) -> dict[str, list[dict[str, Any]]]
         o.network_policy(
             otel,
             [
-                {"ports": o.ports(otel, "clients")},
-                {"from": o.from_pods("prometheus"), "ports": o.ports(otel, "internal")},
+                clients,
+                {"from": scrapers, "ports": o.ports(otel, "internal")},
                 {"ports": o.ports(otel, "operators")},  # health: the kubelet probes it
             ],
         ),
     ]
     if otel.replicas > 1:
-        otel_docs.append(
+        docs.append(
             {
                 "apiVersion": "policy/v1",
                 "kind": "PodDisruptionBudget",
@@ -285,32 +301,174 @@ def manifests(cfg: StackConfig, stack: Stack) -> dict[str, list[dict[str, Any]]]
                 },
             }
         )
-    out[f"{PREFIX}/otelcol.yaml"] = otel_docs
+    return docs
 
-    prom = stack.component("prometheus")
-    out[f"{PREFIX}/prometheus.yaml"] = [
-        o.config_map(prom),
-        o.claim(prom),
-        o.deployment(prom, rolling=False),
-        o.service(prom, prom.name, ("operators",)),
-        o.network_policy(
-            prom,
-            [
-                # The Collector pushes, Grafana queries; the kubelet probes.
-                {"from": o.from_pods("otelcol", "grafana"), "ports": o.ports(prom, "operators")},
-            ],
+
+def _operator(
+    o: _Objects, cfg: StackConfig, stack: Stack, files: Mapping[str, str]
+) -> list[dict[str, Any]]:
+    """For a Prometheus run by the Prometheus Operator: what it scrapes and what it evaluates."""
+    otel = stack.component("otelcol")
+    selected = {**labels("otelcol", stack.name), **cfg.kubernetes.monitor_labels}
+    endpoints = []
+    for port in ("metrics", "telemetry"):
+        endpoint: dict[str, Any] = {"port": port, "interval": cfg.prometheus.scrape_interval}
+        if port == "metrics":
+            # Created timestamps travel in the protobuf format (with the Operator's Prometheus
+            # running created-timestamp-zero-ingestion, new series count from zero). One client's
+            # series is one series whichever Collector shows it: the target's labels go.
+            endpoint["scrapeProtocols"] = ["PrometheusProto", "OpenMetricsText1.0.0"]
+            endpoint["metricRelabelings"] = [
+                {"action": "labeldrop", "regex": "instance|pod|container|endpoint"}
+            ]
+        else:
+            endpoint["scrapeProtocols"] = ["PrometheusText0.0.4"]
+        endpoints.append(endpoint)
+    groups = [
+        g
+        for name in ("recording", "alerts")
+        for g in yaml.safe_load(files[f"prometheus/rules/{name}.yml"])["groups"]
+    ]
+    return [
+        {
+            "apiVersion": "monitoring.coreos.com/v1",
+            "kind": "ServiceMonitor",
+            "metadata": {**o.meta(OTELCOL_HOST, otel.name), "labels": selected},
+            "spec": {
+                "selector": {"matchLabels": labels("otelcol", stack.name)},
+                "endpoints": endpoints,
+            },
+        },
+        {
+            "apiVersion": "monitoring.coreos.com/v1",
+            "kind": "PrometheusRule",
+            "metadata": {
+                **o.meta("claude-code", "prometheus"),
+                "labels": {**labels("prometheus", stack.name), **cfg.kubernetes.monitor_labels},
+            },
+            "spec": {"groups": groups},
+        },
+    ]
+
+
+def _grafana_sidecar(
+    o: _Objects, cfg: StackConfig, files: Mapping[str, str]
+) -> list[dict[str, Any]]:
+    """Dashboards and the data source in ConfigMaps the Grafana sidecar picks up."""
+    dashboards = {
+        p.rsplit("/", 1)[1]: t
+        for p, t in sorted(files.items())
+        if p.startswith("grafana/dashboards/")
+    }
+    datasource = files["grafana/provisioning/datasources/stackkit.yaml"]
+
+    def config_map(name: str, data: dict[str, str], extra: Mapping[str, str]) -> dict[str, Any]:
+        meta = o.meta(name, "grafana")
+        meta["labels"] = {**meta["labels"], **extra}
+        return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": meta, "data": data}
+
+    return [
+        config_map("grafana-dashboards", dashboards, cfg.grafana.sidecar_labels),
+        config_map(
+            "grafana-datasource",
+            {"stackkit.yaml": datasource},
+            cfg.grafana.datasource_sidecar_labels,
         ),
     ]
 
-    graf = stack.component("grafana")
-    out[f"{PREFIX}/grafana.yaml"] = [
-        o.config_map(graf),
-        o.claim(graf),
-        o.deployment(graf, rolling=False),
-        o.service(graf, graf.name, ("operators",)),
-        o.network_policy(graf, [{"ports": o.ports(graf, "operators")}]),
-    ]
 
+def _ingress(o: _Objects, cfg: StackConfig, stack: Stack) -> dict[str, Any] | None:
+    ing = cfg.kubernetes.ingress
+    if ing is None:
+        return None
+    rules = []
+    hosts = []
+    if ing.otlp_host and any(p.name == "otlp-http" for p in stack.component("otelcol").ports):
+        hosts.append(ing.otlp_host)
+        rules.append(
+            {
+                "host": ing.otlp_host,
+                "http": {
+                    "paths": [
+                        {
+                            "path": "/v1/",
+                            "pathType": "Prefix",
+                            "backend": {
+                                "service": {"name": OTELCOL_HOST, "port": {"name": "otlp-http"}}
+                            },
+                        }
+                    ]
+                },
+            }
+        )
+    if ing.grafana_host and _has(stack, "grafana"):
+        hosts.append(ing.grafana_host)
+        rules.append(
+            {
+                "host": ing.grafana_host,
+                "http": {
+                    "paths": [
+                        {
+                            "path": "/",
+                            "pathType": "Prefix",
+                            "backend": {"service": {"name": "grafana", "port": {"name": "http"}}},
+                        }
+                    ]
+                },
+            }
+        )
+    spec: dict[str, Any] = {"rules": rules}
+    if ing.class_name:
+        spec["ingressClassName"] = ing.class_name
+    if ing.tls_secret:
+        spec["tls"] = [{"hosts": hosts, "secretName": ing.tls_secret}]
+    return {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "Ingress",
+        "metadata": o.meta("stackkit", "ingress"),
+        "spec": spec,
+    }
+
+
+def manifests(
+    cfg: StackConfig, stack: Stack, files: Mapping[str, str]
+) -> dict[str, list[dict[str, Any]]]:
+    """Every object, grouped by the file ``render`` writes it to (paths under ``kubernetes/``).
+    ``files`` are the rendered files (rules and dashboards for the Operator and the sidecar)."""
+    o = _Objects(cfg, stack)
+    k8s = cfg.kubernetes
+    out: dict[str, list[dict[str, Any]]] = {f"{PREFIX}/otelcol.yaml": _collector(o, cfg, stack)}
+    if _has(stack, "prometheus"):
+        prom = stack.component("prometheus")
+        readers = ["otelcol"] + (["grafana"] if _has(stack, "grafana") else [])
+        out[f"{PREFIX}/prometheus.yaml"] = [
+            o.config_map(prom),
+            o.claim(prom),
+            o.deployment(prom, rolling=False),
+            o.service(prom, prom.name, ("operators",)),
+            o.network_policy(
+                prom,
+                # The Collector pushes, Grafana queries (a sidecar's Grafana lives elsewhere).
+                [{"from": o.from_pods(*readers), "ports": o.ports(prom, "operators")}]
+                if cfg.grafana.mode == "deploy"
+                else [{"ports": o.ports(prom, "operators")}],
+            ),
+        ]
+    else:
+        out[f"{PREFIX}/prometheus-operator.yaml"] = _operator(o, cfg, stack, files)
+    if _has(stack, "grafana"):
+        graf = stack.component("grafana")
+        out[f"{PREFIX}/grafana.yaml"] = [
+            o.config_map(graf),
+            o.claim(graf),
+            o.deployment(graf, rolling=False),
+            o.service(graf, graf.name, ("operators",)),
+            o.network_policy(graf, [{"ports": o.ports(graf, "operators")}]),
+        ]
+    else:
+        out[f"{PREFIX}/grafana-sidecar.yaml"] = _grafana_sidecar(o, cfg, files)
+    if (ingress := _ingress(o, cfg, stack)) is not None:
+        out[f"{PREFIX}/ingress.yaml"] = [ingress]
     out[f"{PREFIX}/namespace.yaml"] = [
         {
             "apiVersion": "v1",
@@ -335,11 +493,11 @@ def manifests(cfg: StackConfig, stack: Stack) -> dict[str, list[dict[str, Any]]]
     return dict(sorted(out.items()))
 
 
-def objects(cfg: StackConfig, stack: Stack) -> list[dict[str, Any]]:
+def objects(cfg: StackConfig, stack: Stack, files: Mapping[str, str]) -> list[dict[str, Any]]:
     """The objects ``up`` applies: those ``render`` writes, without the kustomization."""
     return [
         doc
-        for path, docs in manifests(cfg, stack).items()
+        for path, docs in manifests(cfg, stack, files).items()
         if not path.endswith("kustomization.yaml")
         for doc in docs
     ]

@@ -155,12 +155,19 @@ def _under(files: Mapping[str, str], prefix: str, skip: str = "") -> dict[str, s
 
 
 def prometheus_args(cfg: StackConfig) -> tuple[str, ...]:
-    """Prometheus' command line."""
+    """Prometheus' command line (a server, or an agent that only forwards)."""
     prom = cfg.prometheus
-    args = [
-        f"--config.file={PROMETHEUS_DIR}/prometheus.yml",
-        f"--storage.tsdb.path={PROMETHEUS_DATA}",
-        f"--storage.tsdb.retention.time={prom.retention_time}",
+    args = [f"--config.file={PROMETHEUS_DIR}/prometheus.yml"]
+    if prom.mode == "agent":
+        args += ["--agent", f"--storage.agent.path={PROMETHEUS_DATA}"]
+    else:
+        args += [
+            f"--storage.tsdb.path={PROMETHEUS_DATA}",
+            f"--storage.tsdb.retention.time={prom.retention_time}",
+        ]
+        if prom.retention_size:
+            args.append(f"--storage.tsdb.retention.size={prom.retention_size}")
+    args += [
         f"--web.listen-address=:{prom.port}",
         # Start timestamps become a zero sample, so a counter that first appears inside a query
         # window (a new session, a Collector restart) is counted from zero by increase().
@@ -170,8 +177,6 @@ def prometheus_args(cfg: StackConfig) -> tuple[str, ...]:
         args.append("--web.enable-otlp-receiver")
     elif cfg.collector.export == "remote_write":
         args.append("--web.enable-remote-write-receiver")
-    if prom.retention_size:
-        args.append(f"--storage.tsdb.retention.size={prom.retention_size}")
     return tuple(args)
 
 
@@ -219,12 +224,16 @@ def build(cfg: StackConfig, files: Mapping[str, str]) -> Stack:
         for t in prom.remote_write
         if t.basic_auth or t.bearer_token_env
     }
+    # An agent evaluates no rule: it gets its config file only.
+    prom_files = _under(files, "prometheus", skip="tests/")
+    if prom.mode == "agent":
+        prom_files = {p: t for p, t in prom_files.items() if not p.startswith("rules/")}
     prometheus = Component(
         name="prometheus",
         image=cfg.images.resolve("prometheus"),
         args=prometheus_args(cfg),
         config_dir=PROMETHEUS_DIR,
-        files=_under(files, "prometheus", skip="tests/"),
+        files=prom_files,
         ports=(Port("http", prom.port, "operators"),),
         ready=Probe("/-/ready", prom.port),
         alive=Probe("/-/healthy", prom.port),
@@ -255,4 +264,9 @@ def build(cfg: StackConfig, files: Mapping[str, str]) -> Stack:
         },
         shell_probe=True,
     )
-    return Stack(cfg.name, (otelcol, prometheus, grafana), otlp_tls=col.tls.enabled)
+    components = [otelcol]
+    if prom.mode != "existing":
+        components.append(prometheus)
+    if graf.mode == "deploy":
+        components.append(grafana)
+    return Stack(cfg.name, tuple(components), otlp_tls=col.tls.enabled)

@@ -1,4 +1,9 @@
-"""A minimal Prometheus HTTP API client (standard library only)."""
+"""A minimal Prometheus HTTP API client (standard library only).
+
+Prometheus answers at a URL, or, for a stack in a cluster, behind the Kubernetes API server's
+service proxy: ``base`` is either a base URL or a callable that GETs a path (with its query)
+and returns the body, so one client serves both.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +12,7 @@ import json
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Callable
 from typing import Any
 
 from .errors import printable
@@ -18,28 +24,48 @@ class PrometheusError(Exception):
     """Prometheus did not answer, or rejected the query."""
 
 
-def _get(base_url: str, path: str, params: dict[str, Any], promql: str, timeout: float) -> Any:
-    url = f"{base_url.rstrip('/')}{path}?{urllib.parse.urlencode(params)}"
+Fetch = Callable[[str, float], bytes]
+"""GET a path with its query string (``/api/v1/query?query=up``); raise PrometheusError."""
+
+
+def _fetch_url(base_url: str) -> Fetch:
+    def fetch(path: str, timeout: float) -> bytes:
+        try:
+            with urllib.request.urlopen(f"{base_url.rstrip('/')}{path}", timeout=timeout) as r:
+                return bytes(r.read(MAX_BODY_BYTES))
+        except urllib.error.HTTPError as e:
+            detail = printable(e.read(4096).decode("utf-8", "replace"))
+            raise PrometheusError(f"rejected: {detail}") from None
+        except (OSError, ValueError, http.client.HTTPException) as e:
+            raise PrometheusError(
+                f"Prometheus at {base_url} did not answer ({printable(str(e))})"
+            ) from None
+
+    return fetch
+
+
+def _get(base: str | Fetch, path: str, params: dict[str, Any], promql: str, timeout: float) -> Any:
+    fetch = _fetch_url(base) if isinstance(base, str) else base
+    where = base if isinstance(base, str) else "the stack's Prometheus"
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as resp:
-            body = json.loads(resp.read(MAX_BODY_BYTES))
-    except urllib.error.HTTPError as e:
-        detail = printable(e.read(4096).decode("utf-8", "replace"))
-        raise PrometheusError(f"{promql!r} was rejected: {detail}") from None
-    except (OSError, ValueError, http.client.HTTPException) as e:
-        raise PrometheusError(
-            f"Prometheus at {base_url} did not answer ({printable(str(e))})"
-        ) from None
+        body = json.loads(fetch(f"{path}?{urllib.parse.urlencode(params)}", timeout))
+    except PrometheusError as e:
+        message = str(e)
+        if message.startswith("rejected: "):
+            raise PrometheusError(f"{promql!r} was {message}") from None
+        raise
+    except ValueError as e:
+        raise PrometheusError(f"{where} did not answer JSON ({printable(str(e))})") from None
     if not isinstance(body, dict) or body.get("status") != "success":
         error = body.get("error", body) if isinstance(body, dict) else body
         raise PrometheusError(f"{promql!r}: {printable(str(error))}")
     data = body.get("data")
     if not isinstance(data, dict) or not isinstance(data.get("result"), list):
-        raise PrometheusError(f"what answers at {base_url} does not speak Prometheus' API")
+        raise PrometheusError(f"what answers at {where} does not speak Prometheus' API")
     return data
 
 
-def query(base_url: str, promql: str, timeout: float = 10.0) -> list[dict[str, Any]]:
+def query(base_url: str | Fetch, promql: str, timeout: float = 10.0) -> list[dict[str, Any]]:
     """Run an instant query; returns the result vector (``[{"metric": {}, "value": [t, v]}]``)."""
     data = _get(base_url, "/api/v1/query", {"query": promql}, promql, timeout)
     if data.get("resultType") == "scalar":
@@ -48,7 +74,7 @@ def query(base_url: str, promql: str, timeout: float = 10.0) -> list[dict[str, A
 
 
 def query_range(
-    base_url: str, promql: str, start: float, end: float, step: float, timeout: float = 10.0
+    base_url: str | Fetch, promql: str, start: float, end: float, step: float, timeout: float = 10.0
 ) -> list[dict[str, Any]]:
     """Run a range query; returns the matrix (``[{"metric": {...}, "values": [[t, v], ...]}]``)."""
     params = {"query": promql, "start": start, "end": end, "step": step}

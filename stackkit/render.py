@@ -193,6 +193,17 @@ def _num(value: float) -> str:
     return f"{value:.12g}"
 
 
+def grafana_datasource_url(cfg: StackConfig) -> str:
+    """The Prometheus Grafana queries: the configured one, else the stack's own (by a name that
+    resolves anywhere in the cluster on Kubernetes, where Grafana may run in another namespace)."""
+    if cfg.grafana.prometheus_url:
+        return cfg.grafana.prometheus_url
+    host = PROMETHEUS_HOST
+    if cfg.target == "kubernetes":
+        host = f"{PROMETHEUS_HOST}.{cfg.kubernetes.namespace}.svc"
+    return f"http://{host}:{cfg.prometheus.port}"
+
+
 def render(cfg: StackConfig) -> Files:
     """Render every configuration file for ``cfg``; keys are paths relative to the output."""
     env = _environment()
@@ -200,7 +211,7 @@ def render(cfg: StackConfig) -> Files:
         "cfg": cfg,
         "stackkit_version": __version__,
         "datasource_uid": DATASOURCE_UID,
-        "prometheus_url": f"http://{PROMETHEUS_HOST}:{cfg.prometheus.port}",
+        "prometheus_url": grafana_datasource_url(cfg),
         "prometheus_version": versions.PROMETHEUS_VERSION,
         "dashboards_dir": GRAFANA_DASHBOARDS_DIR,
         "grafana_secrets_dir": GRAFANA_SECRETS_DIR,
@@ -236,9 +247,10 @@ def _kubernetes(cfg: StackConfig, files: Files) -> Files:
     from .manifests import manifests
     from .model import build
 
-    stack = build(cfg, {str(p): t for p, t in files.items()})
+    by_path = {str(p): t for p, t in files.items()}
+    stack = build(cfg, by_path)
     out: Files = {}
-    for path, docs in manifests(cfg, stack).items():
+    for path, docs in manifests(cfg, stack, by_path).items():
         header = (
             f"# Rendered by stackkit {__version__}; do not edit: change stackkit.yaml instead.\n"
         )

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from .config import StackConfig
 from .docker_api import DockerUnavailable, Engine
-from .prom_client import PrometheusError, http_ok, query_range
+from .prom_client import Fetch, PrometheusError, http_ok, query_range
 from .state import read_outputs
 
 COMPONENTS = ("otelcol", "prometheus", "grafana")
@@ -49,8 +49,12 @@ class Report:
 
 def status(cfg: StackConfig) -> Report:
     """Look at the deployed stack without changing it."""
+    if cfg.target == "kubernetes":
+        from .kube_status import report
+
+        return report(cfg)
     outputs = read_outputs(cfg.name) or {}
-    urls = {k: v for k, v in outputs.items() if isinstance(v, str)}
+    urls = {k: v for k, v in outputs.items() if isinstance(v, str) and k.endswith("_url")}
     try:
         containers = Engine.from_env().containers(f"stackkit.stack={cfg.name}")
     except DockerUnavailable as e:
@@ -86,7 +90,7 @@ def status(cfg: StackConfig) -> Report:
     )
 
 
-def last_arrival(prometheus_url: str, now: float | None = None) -> float | None:
+def last_arrival(prometheus_url: str | Fetch, now: float | None = None) -> float | None:
     """When the Collector last accepted data (within a day): the last step its counters grew.
 
     A counter that first appears counts as growth, so the very first data point is seen too.

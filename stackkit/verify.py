@@ -18,7 +18,7 @@ from pathlib import Path
 from urllib.parse import unquote, urlparse
 
 from .errors import StackkitError
-from .prom_client import PrometheusError, query
+from .prom_client import Fetch, PrometheusError, query
 
 METRIC = "stackkit.verify"
 PROM_METRIC = "stackkit_verify_total"
@@ -243,7 +243,7 @@ def _refused(status: int, client: ClientEnv) -> None:
 
 def verify(
     environ: Mapping[str, str],
-    prometheus_url: str,
+    prometheus_url: str | Fetch,
     progress: Callable[[str], None],
     timeout: float = 90.0,
 ) -> float:

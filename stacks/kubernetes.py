@@ -87,7 +87,9 @@ class KubernetesStack(pulumi.ComponentResource):
             r for r in (self.namespace, self.secrets, self.data) if r is not None
         ]
         backends: list[pulumi.Resource] = []
-        for component in ("prometheus", "grafana", "otelcol"):
+        # The Collector last: everything it writes to is up before it rolls.
+        order = sorted(args.objects, key=lambda c: (c == "otelcol", c))
+        for component in order:
             docs = [
                 o for o in args.objects.get(component, ()) if o["kind"] != "PersistentVolumeClaim"
             ]

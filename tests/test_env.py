@@ -315,3 +315,34 @@ def test_clients_send_deltas_to_a_stack_that_merges_series() -> None:
     merged = StackConfig.model_validate({"attributes": {"session_id": "drop"}})
     env = env_vars(Endpoint("http://h:4317", "grpc"), client_settings(merged))
     assert env["OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE"] == "delta"
+
+
+def test_kubernetes_endpoints_say_when_developers_cannot_reach_them(
+    _isolated_state: Path,
+) -> None:
+    from stackkit.endpoint import resolve_endpoint
+
+    cfg = StackConfig.model_validate({"target": "kubernetes", "kubernetes": {"namespace": "cc"}})
+    # Not deployed from here, no client endpoint: the in-cluster name, and a warning.
+    ep = resolve_endpoint(cfg)
+    assert ep.url == "http://otelcol.cc.svc:4317" and "client.grpc_endpoint" in (ep.note or "")
+    # Deployed with a ClusterIP Service: still in-cluster only, and said so.
+    folder = _isolated_state / cfg.name
+    folder.mkdir(mode=0o700, exist_ok=True)
+    (folder / "outputs.json").write_text(
+        json.dumps(
+            {"otlp_endpoints": {"grpc": "http://otelcol.cc.svc:4317"}, "exposure": "ClusterIP"}
+        )
+    )
+    (folder / "outputs.json").chmod(0o600)
+    assert "only inside the cluster" in (resolve_endpoint(cfg).note or "")
+    # A NodePort reaches the node: no warning; a configured client endpoint wins over outputs.
+    (folder / "outputs.json").write_text(
+        json.dumps({"otlp_endpoints": {"grpc": "http://10.0.0.5:31317"}, "exposure": "NodePort"})
+    )
+    ep = resolve_endpoint(cfg)
+    assert (ep.url, ep.note) == ("http://10.0.0.5:31317", None)
+    shared = StackConfig.model_validate(
+        {"target": "kubernetes", "client": {"grpc_endpoint": "https://otel.example.com:4317"}}
+    )
+    assert resolve_endpoint(shared).url == "https://otel.example.com:4317"
