@@ -46,28 +46,28 @@ _CUMULATIVE = "metric.aggregation_temporality == AGGREGATION_TEMPORALITY_CUMULAT
 
 ARRIVAL_STATEMENTS = (
     # A running total keeps its own start, moved by the same amount as its timestamp.
-    "set(start_time_unix_nano, start_time_unix_nano + UnixNano(Now()) - time_unix_nano)"
-    f" where {_CUMULATIVE} and start_time_unix_nano > 0",
-    "set(time_unix_nano, UnixNano(Now()))",
-    f"set(start_time_unix_nano, time_unix_nano - 1000000) where {_DELTA}",
-    f'set(attributes["{INSTANCE_ATTRIBUTE}"], "${{env:HOSTNAME}}") where {_DELTA}',
+    "set(datapoint.start_time_unix_nano, datapoint.start_time_unix_nano + UnixNano(Now()) - "
+    f"datapoint.time_unix_nano) where {_CUMULATIVE} and datapoint.start_time_unix_nano > 0",
+    "set(datapoint.time_unix_nano, UnixNano(Now()))",
+    f"set(datapoint.start_time_unix_nano, datapoint.time_unix_nano - 1000000) where {_DELTA}",
+    f'set(datapoint.attributes["{INSTANCE_ATTRIBUTE}"], "${{env:HOSTNAME}}") where {_DELTA}',
 )
 
 
 def _policy(key: str, policy: str) -> list[str]:
-    attr = f'attributes["{key}"]'
+    attr = f'datapoint.attributes["{key}"]'
     if policy == "drop":
-        return [f'delete_key(attributes, "{key}")']
+        return [f'delete_key(datapoint.attributes, "{key}")']
     if policy == "hash":
         return [f"set({attr}, SHA256({attr})) where {attr} != nil"]
     return []
 
 
-def _promote(labels: tuple[str, ...]) -> list[str]:
+def _promote(context: str, labels: tuple[str, ...]) -> list[str]:
     # Claude Code copies OTEL_RESOURCE_ATTRIBUTES onto points itself; other senders may not.
     return [
-        f'set(attributes["{k}"], resource.attributes["{k}"])'
-        f' where attributes["{k}"] == nil and resource.attributes["{k}"] != nil'
+        f'set({context}.attributes["{k}"], resource.attributes["{k}"])'
+        f' where {context}.attributes["{k}"] == nil and resource.attributes["{k}"] != nil'
         for k in labels
     ]
 
@@ -82,7 +82,7 @@ def _event_counts(cfg: StackConfig) -> dict[str, Any]:
         own = [{"key": k, "default_value": ""} for k in keys]
         return {
             "description": description,
-            "conditions": [f'body == "claude_code.{event}"'],
+            "conditions": [f'log.body == "claude_code.{event}"'],
             "attributes": own + common,
         }
 
@@ -221,8 +221,10 @@ def config(cfg: StackConfig) -> dict[str, Any]:
     metric_chain = ["memory_limiter"]
     log_chain = ["memory_limiter"]
     if attrs.labels:
-        processors["transform/labels"] = _transform("datapoint", _promote(attrs.labels))
-        processors["transform/events"] = _transform("log", _promote(attrs.labels))
+        processors["transform/labels"] = _transform(
+            "datapoint", _promote("datapoint", attrs.labels)
+        )
+        processors["transform/events"] = _transform("log", _promote("log", attrs.labels))
         metric_chain.append("transform/labels")
         log_chain.append("transform/events")
     metric_chain.append("batch")
@@ -237,7 +239,7 @@ def config(cfg: StackConfig) -> dict[str, Any]:
     if col.export != "scrape":
         processors["interval"] = {"interval": col.push_interval}
         processors["transform/departure"] = _transform(
-            "datapoint", ["set(time_unix_nano, UnixNano(Now()))"]
+            "datapoint", ["set(datapoint.time_unix_nano, UnixNano(Now()))"]
         )
         metric_chain += ["interval", "transform/departure"]
 

@@ -267,6 +267,12 @@ class RemoteWriteTarget(_Model):
 class PrometheusConfig(_Model):
     """Prometheus: storage, intervals, and optional remote-write targets."""
 
+    anchored_ranges: StrictBool | None = Field(
+        None,
+        description="Whether rules and dashboards use anchored ranges (exact increase() of "
+        "sparse pushed series; Prometheus 3.16+). Default: yes for stackkit's own Prometheus, "
+        "no when another Prometheus or a backend answers the queries.",
+    )
     mode: Literal["deploy", "existing", "agent"] = Field(
         "deploy",
         description="deploy: stackkit runs Prometheus. existing (kubernetes): a Prometheus run "

@@ -2,8 +2,8 @@
 
 Every query uses only the metric names in :mod:`stackkit.promql`, and every query aggregates
 ``session_id`` away, because each Claude Code process writes its own series. Ranges over Claude
-Code's counters are ``anchored``: the Collector pushes a sample only when a total changed, and
-plain increase() would extrapolate such sparse series past their last sample.
+Code's counters are ``anchored`` where the Prometheus that answers supports it (see
+:func:`stackkit.promql.anchor`).
 """
 
 from __future__ import annotations
@@ -108,6 +108,7 @@ def overview(cfg: StackConfig) -> dict[str, Any]:
     )
     cost = promql.COST
     tokens = promql.TOKENS
+    a = promql.anchor(cfg)
 
     d = (
         db.Dashboard("Claude Code: overview")
@@ -130,7 +131,7 @@ def overview(cfg: StackConfig) -> dict[str, Any]:
         d = d.with_panel(
             _stat(
                 f"Spend, {title}",
-                f"sum(increase({cost}{whom}[{window}] anchored))",
+                f"sum(increase({cost}{whom}[{window}]{a}))",
                 "currency:USD",
                 f"Estimated cost over the {title} (Claude Code's estimate, not the bill).",
             )
@@ -138,7 +139,7 @@ def overview(cfg: StackConfig) -> dict[str, Any]:
     d = d.with_panel(
         _bars(
             "Spend by model",
-            f"sort_desc(sum by (model) (increase({cost}{whom}[$__range] anchored)))",
+            f"sort_desc(sum by (model) (increase({cost}{whom}[$__range]{a})))",
             "{{model}}",
             "currency:USD",
             "Estimated cost in the selected time range, per model.",
@@ -148,7 +149,7 @@ def overview(cfg: StackConfig) -> dict[str, Any]:
         d = d.with_panel(
             _bars(
                 "Spend by team",
-                f"sort_desc(sum by ({f.team}) (increase({cost}{whom}[$__range] anchored)))",
+                f"sort_desc(sum by ({f.team}) (increase({cost}{whom}[$__range]{a})))",
                 "{{" + f.team + "}}",
                 "currency:USD",
                 "Estimated cost in the selected time range, per team.",
@@ -158,7 +159,7 @@ def overview(cfg: StackConfig) -> dict[str, Any]:
         d = d.with_panel(
             _bars(
                 "Spend by person",
-                f"topk(20, sum by ({person}) (increase({cost}{whom}[$__range] anchored)))",
+                f"topk(20, sum by ({person}) (increase({cost}{whom}[$__range]{a})))",
                 "{{user_id}}",
                 "currency:USD",
                 "The 20 people with the highest estimated cost in the selected range.",
@@ -167,7 +168,7 @@ def overview(cfg: StackConfig) -> dict[str, Any]:
     d = d.with_panel(
         _series(
             "Spend rate by model",
-            f"sum by (model) (rate({cost}{whom}[$__rate_interval] anchored)) * 3600",
+            f"sum by (model) (rate({cost}{whom}[$__rate_interval]{a})) * 3600",
             "{{model}}",
             "currency:USD",
             "USD per hour.",
@@ -178,7 +179,7 @@ def overview(cfg: StackConfig) -> dict[str, Any]:
     d = d.with_panel(
         _series(
             "Tokens by type",
-            f"sum by (type) (rate({tokens}{whom}[$__rate_interval] anchored)) * 60",
+            f"sum by (type) (rate({tokens}{whom}[$__rate_interval]{a})) * 60",
             "{{type}}",
             "short",
             "Tokens per minute: input, output, cache read and cache creation.",
@@ -186,8 +187,8 @@ def overview(cfg: StackConfig) -> dict[str, Any]:
     )
     input_types = 'type=~"input|cacheRead|cacheCreation"'
     cache_read = f('type="cacheRead"', model=True)
-    cached = f"sum(increase({tokens}{cache_read}[$__range] anchored))"
-    all_input = f"sum(increase({tokens}{f(input_types, model=True)}[$__range] anchored))"
+    cached = f"sum(increase({tokens}{cache_read}[$__range]{a}))"
+    all_input = f"sum(increase({tokens}{f(input_types, model=True)}[$__range]{a}))"
     d = d.with_panel(
         _stat(
             "Cache hit ratio",
@@ -199,7 +200,7 @@ def overview(cfg: StackConfig) -> dict[str, Any]:
     d = d.with_panel(
         _stat(
             "Tokens in range",
-            f"sum(increase({tokens}{whom}[$__range] anchored))",
+            f"sum(increase({tokens}{whom}[$__range]{a}))",
             "short",
             "All tokens of every type in the selected range.",
         ).span(6)
@@ -209,7 +210,7 @@ def overview(cfg: StackConfig) -> dict[str, Any]:
     d = d.with_panel(
         _stat(
             "Sessions",
-            f"sum(increase({promql.SESSIONS}{who}[$__range] anchored))",
+            f"sum(increase({promql.SESSIONS}{who}[$__range]{a}))",
             "short",
             "Claude Code sessions started in the selected range.",
         ).span(6)
@@ -217,7 +218,7 @@ def overview(cfg: StackConfig) -> dict[str, Any]:
     d = d.with_panel(
         _stat(
             "Active users",
-            f"count(sum by (user_id) (increase({promql.SESSIONS}{who}[$__range] anchored)) > 0)",
+            f"count(sum by (user_id) (increase({promql.SESSIONS}{who}[$__range]{a})) > 0)",
             "short",
             "People who started at least one session in the selected range.",
         ).span(6)
@@ -225,7 +226,7 @@ def overview(cfg: StackConfig) -> dict[str, Any]:
     d = d.with_panel(
         _stat(
             "Active time",
-            f"sum(increase({promql.ACTIVE_TIME}{who}[$__range] anchored))",
+            f"sum(increase({promql.ACTIVE_TIME}{who}[$__range]{a}))",
             "s",
             "Time people actively used Claude Code in the selected range.",
         ).span(6)
@@ -233,8 +234,8 @@ def overview(cfg: StackConfig) -> dict[str, Any]:
     d = d.with_panel(
         _stat(
             "Commits and pull requests",
-            f"sum(increase({promql.COMMITS}{who}[$__range] anchored))"
-            f" + sum(increase({promql.PULL_REQUESTS}{who}[$__range] anchored))",
+            f"sum(increase({promql.COMMITS}{who}[$__range]{a}))"
+            f" + sum(increase({promql.PULL_REQUESTS}{who}[$__range]{a}))",
             "short",
             "Commits and pull requests Claude Code created in the selected range.",
         ).span(6)
@@ -244,7 +245,7 @@ def overview(cfg: StackConfig) -> dict[str, Any]:
     d = d.with_panel(
         _series(
             "Lines added and removed",
-            f"sum by (type) (increase({promql.LINES}{whom}[$__interval] anchored))",
+            f"sum by (type) (increase({promql.LINES}{whom}[$__interval]{a}))",
             "{{type}}",
             "short",
             "Lines changed by Claude Code's edit tools.",
@@ -253,8 +254,7 @@ def overview(cfg: StackConfig) -> dict[str, Any]:
     d = d.with_panel(
         _table(
             "Edit decisions by tool",
-            f"sum by (tool_name, decision) "
-            f"(increase({promql.EDIT_DECISIONS}{who}[$__range] anchored))",
+            f"sum by (tool_name, decision) (increase({promql.EDIT_DECISIONS}{who}[$__range]{a}))",
             "Accepted and rejected edits per tool in the selected range.",
         )
     )
@@ -262,8 +262,8 @@ def overview(cfg: StackConfig) -> dict[str, Any]:
     d = d.with_panel(
         _stat(
             "Edit accept rate",
-            f"sum(increase({promql.EDIT_DECISIONS}{accepted}[$__range] anchored))"
-            f" / sum(increase({promql.EDIT_DECISIONS}{who}[$__range] anchored))",
+            f"sum(increase({promql.EDIT_DECISIONS}{accepted}[$__range]{a}))"
+            f" / sum(increase({promql.EDIT_DECISIONS}{who}[$__range]{a}))",
             "percentunit",
             "Share of edit-tool permission decisions that were accepted.",
         )
@@ -273,7 +273,7 @@ def overview(cfg: StackConfig) -> dict[str, Any]:
     d = d.with_panel(
         _series(
             "API errors by status",
-            f"sum by (status_code) (increase({promql.API_ERRORS}{whom}[$__interval] anchored))",
+            f"sum by (status_code) (increase({promql.API_ERRORS}{whom}[$__interval]{a}))",
             "{{status_code}}",
             "short",
             "Failed model API requests (from Claude Code's api_error events).",

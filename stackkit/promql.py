@@ -9,6 +9,10 @@ from __future__ import annotations
 
 import re
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from .config import StackConfig
+
 COST = "claude_code_cost_usage_USD_total"
 TOKENS = "claude_code_token_usage_tokens_total"
 SESSIONS = "claude_code_session_count_total"
@@ -49,6 +53,22 @@ RESERVED_LABELS = frozenset(
         "otel_scope_schema_url",
     }
 )
+
+
+def anchor(cfg: StackConfig) -> str:
+    """The range-selector modifier for Claude Code's counters: `` anchored`` or nothing.
+
+    The Collector pushes a sample only when a total changed; plain increase() extrapolates such
+    sparse series past their last sample (up to half of the average gap between samples), while
+    an anchored range is the exact difference. Anchored ranges need Prometheus 3.16 or newer
+    (or its experimental flag); stackkit's own Prometheus has it, a Prometheus run by the
+    Operator or a remote-write backend (Thanos, Mimir) may not, so there the queries stay plain
+    unless prometheus.anchored_ranges says otherwise.
+    """
+    anchored = cfg.prometheus.anchored_ranges
+    if anchored is None:
+        anchored = cfg.prometheus.mode == "deploy" and cfg.grafana.prometheus_url is None
+    return " anchored" if anchored else ""
 
 
 def prom_label(attribute: str) -> str:

@@ -26,7 +26,7 @@ from .model import (
     PROMETHEUS_SECRETS_DIR,
 )
 from .paths import TEMPLATES_DIR
-from .promql import prom_label
+from .promql import anchor, prom_label
 
 Files = dict[PurePosixPath, str]
 
@@ -160,6 +160,7 @@ def prometheus_context(cfg: StackConfig) -> dict[str, Any]:
         "person_labels": ", ".join(person),
         "has_team": bool(team),
         "remote_write": remote_write,
+        "anchored": anchor(cfg),
         "alerting": _alerting(cfg.prometheus.alertmanager_url),
         "global": {
             "scrape_interval": cfg.prometheus.scrape_interval,

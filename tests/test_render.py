@@ -88,7 +88,7 @@ def test_attribute_policies_shape_the_pipeline() -> None:
     assert procs.index("cumulative_to_delta") < procs.index("transform/streams")
     assert procs.index("transform/streams") < procs.index("delta_to_cumulative")
     statements = dropped["processors"]["transform/streams"]["metric_statements"][0]["statements"]
-    assert 'delete_key(attributes, "session.id")' in statements
+    assert 'delete_key(datapoint.attributes, "session.id")' in statements
     hashed = _collector(StackConfig.model_validate({"attributes": {"user_id": "hash"}}))
     assert "cumulative_to_delta" not in hashed["processors"]
     assert any(
@@ -101,7 +101,7 @@ def test_delta_streams_are_stamped_and_carry_the_collector_instance() -> None:
     statements = _collector(StackConfig())["processors"]["transform/streams"]["metric_statements"][
         0
     ]["statements"]
-    assert "set(time_unix_nano, UnixNano(Now()))" in statements
+    assert "set(datapoint.time_unix_nano, UnixNano(Now()))" in statements
     tagged = [s for s in statements if "otelcol.instance" in s]
     assert tagged and all("AGGREGATION_TEMPORALITY_DELTA" in s for s in tagged)
 

@@ -85,8 +85,7 @@ func (w *worker) window(d *developer, s *session, i int) {
 func (w *worker) prompt(d *developer, s *session, clk *clock) {
 	cfg, rng := w.cfg, d.rng
 	w.promptID = appendUUID(w.promptID[:0], rng)
-	mi := pick(rng, modelWeights)
-	effort := pick(rng, effortWeights)
+	mi, effort := s.model, s.effort
 
 	t := clk.next()
 	w.begin(s, evUserPrompt, t)

@@ -19,6 +19,8 @@ type slot struct {
 type session struct {
 	id         []byte // UUID text
 	cumulative bool
+	model      int // the session's model (auxiliary requests use haiku)
+	effort     int // the session's effort setting
 	start      int64
 	ticksLeft  int   // metrics exports left, the last one being the exit flush
 	nextTick   int64 // next metrics export

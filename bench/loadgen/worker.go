@@ -84,6 +84,9 @@ func (w *worker) startSession(d *developer, now int64) {
 	d.sessions++
 	s.id = appendUUID(s.id, d.rng)
 	s.cumulative = d.rng.Float64() < w.cfg.CumulativeShare
+	// A session keeps its model and effort, as the CLI does unless the user switches them.
+	s.model = pick(d.rng, modelWeights)
+	s.effort = pick(d.rng, effortWeights)
 	s.start, s.lastExport, s.ivStart = now, now, now
 	s.nextTick = now + w.interval
 	s.ticksLeft = w.cfg.SessionMin + d.rng.IntN(w.cfg.SessionMax-w.cfg.SessionMin+1)
