@@ -12,7 +12,8 @@ import json
 import os
 import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,13 +24,23 @@ from .endpoint import otlp_token
 from .errors import DeployError
 from .paths import import_stacks
 from .render import render
-from .state import OUTPUTS_FILE, private_folder, secret, stack_dir, write_private
+from .state import (
+    OUTPUTS_FILE,
+    private_folder,
+    read_outputs,
+    secret,
+    stack_dir,
+    state_root,
+    write_private,
+)
 
 PROJECT = "stackkit"
 PASSPHRASE_FILE = "pulumi-passphrase"
 GRAFANA_PASSWORD_FILE = "grafana-admin-password"
 
 Progress = Callable[[str], None]
+LOCK_WAIT_S = 600.0
+CONTAINER_TYPE = "docker:index/container:Container"
 
 
 @dataclass(frozen=True)
@@ -175,6 +186,8 @@ def _workspace_env(cfg: StackConfig) -> dict[str, str]:
     env = {
         "PULUMI_BACKEND_URL": backend.resolve().as_uri(),
         "PULUMI_SKIP_UPDATE_CHECK": "true",
+        # Pulumi's own files (plugins, workspace settings, logs) stay in stackkit's state.
+        "PULUMI_HOME": os.environ.get("PULUMI_HOME") or str(pulumi_home()),
     }
     if cached := _tool_cache():  # providers built offline are found on PATH by the engine
         env["PATH"] = os.pathsep.join([*map(str, cached), os.environ.get("PATH", "")])
@@ -182,6 +195,20 @@ def _workspace_env(cfg: StackConfig) -> dict[str, str]:
         secret(cfg.name, PASSPHRASE_FILE)  # generated once, owner-only
         env["PULUMI_CONFIG_PASSPHRASE_FILE"] = str(stack_dir(cfg.name) / PASSPHRASE_FILE)
     return env
+
+
+def pulumi_home() -> Path:
+    """Pulumi's home (plugins, workspace settings, logs) inside stackkit's state folder."""
+    home = state_root() / "pulumi-home"
+    private_folder(home)
+    return home
+
+
+def _work_dir(cfg: StackConfig) -> Path:
+    """The workspace of the inline program (instead of a temporary folder left behind)."""
+    folder = stack_dir(cfg.name) / f"pulumi-workspace-{cfg.target}"
+    private_folder(folder)
+    return folder
 
 
 def pulumi_stack_name(cfg: StackConfig) -> str:
@@ -216,6 +243,7 @@ def _stack(cfg: StackConfig, running: bool) -> Any:
     program = _program(cfg, running)
     name = pulumi_stack_name(cfg)
     opts = auto.LocalWorkspaceOptions(
+        work_dir=str(_work_dir(cfg)),
         pulumi_command=auto.PulumiCommand(root=_pulumi_root(), skip_version_check=True),
         env_vars=_workspace_env(cfg),
         project_settings=auto.ProjectSettings(name=PROJECT, runtime="python"),
@@ -278,20 +306,98 @@ def _changes(summary: dict[str, int] | None) -> dict[str, int]:
     return {str(k): int(v) for k, v in (summary or {}).items()}
 
 
-def _run(cfg: StackConfig, operation: str, progress: Progress, running: bool = True) -> Any:
+@contextmanager
+def _exclusive(cfg: StackConfig, progress: Progress) -> Iterator[None]:
+    """One deploy command per stack at a time: a second one waits for the first (up to
+    LOCK_WAIT_S), saying so, then stops with a clear message."""
+    import fcntl
+
+    path = stack_dir(cfg.name) / "deploy.lock"
+    private_folder(path.parent)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 64, 0).decode(errors="replace").strip() or "?"
+            progress(
+                f"another stackkit command is changing stack {cfg.name} (pid {holder}); waiting"
+            )
+            deadline = time.monotonic() + LOCK_WAIT_S
+            while True:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if time.monotonic() > deadline:
+                        raise DeployError(
+                            f"stack {cfg.name} is still being changed by pid {holder} after "
+                            f"{LOCK_WAIT_S:.0f}s: let it finish (or stop it), then run this again"
+                        ) from None
+                    time.sleep(0.5)
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
+
+
+def _repair(cfg: StackConfig, stack: Any, progress: Progress) -> None:
+    """Finish what an interrupted run left half-done (pending operations), so no one has to
+    edit Pulumi's state by hand."""
+    pending = stack.export_stack().deployment.get("pending_operations") or []
+    if not pending:
+        return
+    names = sorted(
+        str(op.get("resource", {}).get("urn", "?")).rsplit("::", 1)[-1] for op in pending
+    )
+    progress(f"an earlier run stopped part way ({', '.join(names)}): reconciling with what exists")
+    if cfg.target == "docker":
+        # A container created but not recorded would clash by name with its re-creation.
+        engine = preflight.require_engine()
+        for op in pending:
+            resource = op.get("resource", {})
+            if op.get("type") == "creating" and resource.get("type") == CONTAINER_TYPE:
+                name = (resource.get("inputs") or {}).get("name")
+                if isinstance(name, str):
+                    engine.remove_stack_container(name, cfg.name)
+    stack.refresh(clear_pending_creates=True, color="never")
+
+
+def _run(
+    cfg: StackConfig,
+    operation: str,
+    progress: Progress,
+    running: bool = True,
+    refresh: bool = False,
+) -> Any:
     """Run one Pulumi operation (up, preview, destroy) on the stack; CommandError -> DeployError."""
     from pulumi import automation as auto
 
-    stack = _stack(cfg, running=running)
-    try:
-        return getattr(stack, operation)(on_event=_events(progress), color="never")
-    except auto.CommandError as e:
-        hint = (
-            "; the stack may be partly changed: fix the cause and run it again"
-            if operation != "preview"
-            else ""
-        )
-        raise DeployError(f"{operation} failed{hint}:\n  {_tail(e)}") from e
+    with _exclusive(cfg, progress):
+        stack = _stack(cfg, running=running)
+        try:
+            if operation != "preview":
+                _repair(cfg, stack, progress)
+            extra = {"refresh": True} if refresh else {}
+            return getattr(stack, operation)(on_event=_events(progress), color="never", **extra)
+        except auto.CommandError as e:
+            hint = (
+                "; the stack may be partly changed: fix the cause and run it again"
+                if operation != "preview"
+                else ""
+            )
+            raise DeployError(f"{operation} failed{hint}:\n  {_tail(e)}") from e
+        finally:
+            _clean_logs()
+
+
+def _clean_logs() -> None:
+    """Pulumi keeps a log of every run; stackkit keeps none of them (they hold nothing a user
+    needs after a run that worked, and the error of one that failed is in its message)."""
+    home = os.environ.get("PULUMI_HOME")
+    logs = Path(home) / "logs" if home else pulumi_home() / "logs"
+    shutil.rmtree(logs, ignore_errors=True)
 
 
 def _check(cfg: StackConfig, progress: Progress) -> None:
@@ -303,9 +409,22 @@ def _check(cfg: StackConfig, progress: Progress) -> None:
 
 def up(cfg: StackConfig, progress: Progress = _quiet) -> Result:
     """Create or update the stack; returns what changed and the stack's outputs."""
+    stamp, refresh = None, False
+    if cfg.target == "docker":
+        from . import unchanged
+
+        engine = preflight.require_engine()
+        stamp = unchanged.fingerprint(cfg, secret_values(cfg), engine)
+        outputs = read_outputs(cfg.name)
+        seen = unchanged.compare(cfg, stamp, engine)
+        if outputs and seen == "unchanged":
+            return Result({}, outputs)
+        refresh = seen == "drifted"
+        if refresh:
+            progress("containers changed outside stackkit: Pulumi looks at them first")
     _check(cfg, progress)
     try:
-        result = _run(cfg, "up", progress)
+        result = _run(cfg, "up", progress, refresh=refresh)
     except DeployError as e:
         if cfg.target != "kubernetes":
             raise
@@ -319,6 +438,10 @@ def up(cfg: StackConfig, progress: Progress = _quiet) -> Result:
         outputs = endpoints(cfg, preflight.cluster(cfg))
     outputs["target"] = cfg.target
     write_private(stack_dir(cfg.name) / OUTPUTS_FILE, json.dumps(outputs, indent=2, sort_keys=True))
+    if stamp is not None:
+        from . import unchanged
+
+        unchanged.record(cfg, stamp, preflight.require_engine())
     return Result(_changes(result.summary.resource_changes), outputs)
 
 
@@ -335,6 +458,9 @@ def down(cfg: StackConfig, purge: bool = False, progress: Progress = _quiet) -> 
         progress(f"cluster {c.server} (context {c.context}), namespace {cfg.kubernetes.namespace}")
     else:
         preflight.require_engine()
+    from . import unchanged
+
+    unchanged.forget(cfg)
     # Without purge, `down` is an update to a program that keeps only the data volumes.
     result = _run(cfg, "destroy" if purge else "up", progress, running=False)
     (stack_dir(cfg.name) / OUTPUTS_FILE).unlink(missing_ok=True)

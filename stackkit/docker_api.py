@@ -107,8 +107,14 @@ class Engine:
 
     def has_image(self, ref: str) -> bool:
         """True when the image is present locally."""
-        status, _ = self._request("GET", f"/images/{quote(ref, safe='')}/json")
-        return status == 200
+        return self.image_id(ref) is not None
+
+    def image_id(self, ref: str) -> str | None:
+        """The local image's ID, or None when it is not here."""
+        status, body = self._request("GET", f"/images/{quote(ref, safe='')}/json")
+        if status != 200 or not isinstance(body, dict):
+            return None
+        return str(body.get("Id") or "") or None
 
     def pull(self, ref: str) -> str | None:
         """Pull ``ref``; None on success, else the engine's reason."""
@@ -124,6 +130,15 @@ class Engine:
         if isinstance(body, dict) and body.get("error"):
             return str(body["error"])
         return None
+
+    def remove_stack_container(self, name: str, stack: str) -> bool:
+        """Remove the container ``name`` if it belongs to ``stack`` (its label says so)."""
+        status, body = self._request("GET", f"/containers/{quote(name, safe='')}/json")
+        labels = (body.get("Config") or {}).get("Labels") if isinstance(body, dict) else None
+        if status != 200 or not isinstance(labels, dict) or labels.get("stackkit.stack") != stack:
+            return False
+        status, _ = self._request("DELETE", f"/containers/{quote(name, safe='')}?force=1&v=0")
+        return status in (200, 204)
 
     def containers(self, label: str) -> list[dict[str, Any]]:
         """Containers (running or not) carrying ``label`` (``key=value``), in a checked shape:
@@ -143,7 +158,10 @@ def _container(raw: dict[str, Any]) -> dict[str, Any]:
         public = p.get("PublicPort") if isinstance(p, dict) else None
         if isinstance(public, int) and not isinstance(public, bool) and 0 < public < 65536:
             ports.append({"PublicPort": public})
+    names = raw.get("Names") if isinstance(raw.get("Names"), list) else []
     return {
+        "Id": str(raw.get("Id") or ""),
+        "Name": str(names[0]).lstrip("/") if names else "",
         "Labels": {str(k): str(v) for k, v in labels.items()},
         "Ports": ports,
         "State": str(raw.get("State") or "?"),

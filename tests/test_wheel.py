@@ -20,7 +20,12 @@ def uv() -> str:
     # `uv run` (how `make test` runs pytest) names its own binary in UV; the .venv uv makes has
     # no pip, and uv need not be on PATH (tools/install-uv.sh keeps it in the tool cache).
     found = os.environ.get("UV") or shutil.which("uv")
-    assert found, "run the tests through `make test` (uv run), or put uv on PATH"
+    if not found:  # pytest run directly: the pinned uv from the tool cache (installed if missing)
+        out = subprocess.run(
+            ["bash", str(ROOT / "tools" / "install-uv.sh")], capture_output=True, text=True
+        )
+        assert out.returncode == 0, out.stderr
+        found = out.stdout.strip().splitlines()[-1]
     return found
 
 

@@ -70,6 +70,15 @@ def test_preview_then_up_then_nothing_to_do(deployed: Deployed) -> None:
     assert "done: no changes" in second.stderr, second.stderr
 
 
+def test_a_no_op_up_still_notices_what_changed_behind_its_back(deployed: Deployed) -> None:
+    """The quick no-op path (no Pulumi) only answers when the containers are all still there
+    and running; a container removed by hand is put back by Pulumi."""
+    deployed.engine.docker("rm", "-f", f"{deployed.name}-grafana")
+    result = deployed.stackkit("up")
+    assert f"created container {deployed.name}-grafana" in result.stderr, result.stderr
+    assert "done: no changes" in deployed.stackkit("up").stderr
+
+
 def test_status_reports_every_component(deployed: Deployed) -> None:
     deadline = time.monotonic() + 90
     while True:
