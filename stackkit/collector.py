@@ -39,6 +39,13 @@ from .model import (
 )
 
 INSTANCE_ATTRIBUTE = "otelcol.instance"
+# Hostile or broken senders: no request over 4 MiB (Claude Code's are a few KiB), no attribute
+# value over 256 characters, no point or event with more than 32 attributes. Real Claude Code
+# data stays far inside these; labels that could hurt Prometheus do not get through.
+MAX_REQUEST_MIB = 4
+MAX_VALUE_CHARS = 256
+MAX_ATTRIBUTES = 32
+_KEEP = ["session.id", "user.id", "model", "type", "decision", "tool_name", "status_code"]
 QUEUE_STORAGE = "file_storage/queue"
 
 _DELTA = "metric.aggregation_temporality == AGGREGATION_TEMPORALITY_DELTA"
@@ -191,6 +198,10 @@ def config(cfg: StackConfig) -> dict[str, Any]:
         if not listener.enabled:
             continue
         proto: dict[str, Any] = {"endpoint": f"0.0.0.0:{listener.port}"}
+        if name == "grpc":
+            proto["max_recv_msg_size_mib"] = MAX_REQUEST_MIB
+        else:
+            proto["max_request_body_size"] = MAX_REQUEST_MIB << 20
         if col.auth.enabled:
             proto["auth"] = {"authenticator": "bearertokenauth"}
         if col.tls.enabled:
@@ -218,15 +229,21 @@ def config(cfg: StackConfig) -> dict[str, Any]:
             "send_batch_max_size": col.batch.send_batch_max_size,
         },
     }
-    metric_chain = ["memory_limiter"]
-    log_chain = ["memory_limiter"]
-    if attrs.labels:
-        processors["transform/labels"] = _transform(
-            "datapoint", _promote("datapoint", attrs.labels)
-        )
-        processors["transform/events"] = _transform("log", _promote("log", attrs.labels))
-        metric_chain.append("transform/labels")
-        log_chain.append("transform/events")
+    bounds = {
+        context: [
+            f"limit({context}.attributes, {MAX_ATTRIBUTES}, {_KEEP})".replace("'", '"'),
+            f"truncate_all({context}.attributes, {MAX_VALUE_CHARS})",
+        ]
+        for context in ("datapoint", "log")
+    }
+    processors["transform/labels"] = _transform(
+        "datapoint", bounds["datapoint"] + _promote("datapoint", attrs.labels)
+    )
+    processors["transform/events"] = _transform(
+        "log", bounds["log"] + _promote("log", attrs.labels)
+    )
+    metric_chain = ["memory_limiter", "transform/labels"]
+    log_chain = ["memory_limiter", "transform/events"]
     metric_chain.append("batch")
     if merge:
         # Attributes that tell processes apart are removed below, so running totals are turned

@@ -352,6 +352,13 @@ class AlertsConfig(_Model):
         100.0, description="Alert when one team spends more than this in an hour."
     )
     no_telemetry_minutes: StrictInt = Field(30, ge=5, le=10_080)
+    new_series_per_hour: StrictInt = Field(
+        1_000_000,
+        ge=1000,
+        le=1_000_000_000,
+        description="Alert when Prometheus creates more series than this in an hour (about 20 "
+        "per Claude Code session: a made-up flood of session ids shows here first).",
+    )
 
 
 class ImagesConfig(_Model):

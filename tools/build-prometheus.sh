@@ -3,13 +3,14 @@
 # v0.3XX.Y mirrors release 3.XX.Y) in a throw-away wrapper module, into
 # $STACKKIT_TOOLS/prometheus-<ver>/bin. Without the builtinassets tag the web UI pages are absent;
 # every API, /-/ready, remote-write and OTLP ingestion work. Of the service discoveries only DNS
-# is compiled in (the Kubernetes target scrapes each Collector replica by its DNS records).
+# and Kubernetes are compiled in: stackkit's Prometheus finds Collector replicas by DNS, and the
+# Prometheus Operator's (the same image) finds ServiceMonitor targets through the Kubernetes API.
 # Prints only the bin directory on stdout; logs go to stderr.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 ver="$PROMETHEUS_VERSION"
-tags=netgo,remove_all_sd,enable_dns_sd
-dir="$(tool_dir prometheus "$ver+dns")"
+tags=netgo,remove_all_sd,enable_dns_sd,enable_kubernetes_sd
+dir="$(tool_dir prometheus "$ver+dns+k8s")"
 build_once "$dir"
 
 {
