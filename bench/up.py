@@ -1,22 +1,35 @@
-"""Benchmark: `stackkit up` cold and no-op, a config change, `down`, `up` after `down`.
+"""Benchmark: `stackkit up` against `docker-compose up -d` for the same stack, and friends.
 
 Usage: uv run python bench/up.py [--runs N] [--write bench/results-up.md]
 
-Runs the real CLI against the tests' Docker engine (tests/fixtures/docker.py: Debian's dockerd
-on its own socket, the stack's images built locally) with the Pulumi CLI and Docker provider
-from the tool cache, on free ports, and removes everything afterwards.
+Both tools deploy the same three containers: the compose file is written from stackkit's own
+model (bench/compose.py: same images, commands, files, published ports, volumes, health checks
+and volume ownership step). Runs alternate which tool goes first. Each run measures, on the
+tests' Docker engine (tests/fixtures/docker.py, images built locally, so nothing is pulled):
+
+- cold: nothing deployed, the command's wall time;
+- until all answer: from the command's start until every component's ready probe answers 2xx
+  (a poller runs alongside the command, so this is what a person waiting for the stack sees);
+- no-op: the same command again with nothing changed;
+and for stackkit also a config change (Prometheus replaced), `down`, `up` after `down`,
+`down --purge`. docker-compose is Debian's (`apt-get install docker-compose`, 1.29.2); the bench
+installs it when missing. Medians are written down.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import socket
 import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 
 import yaml
@@ -24,8 +37,14 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.compose import compose_project  # noqa: E402
+from stackkit.config import StackConfig  # noqa: E402
+from stackkit.deploy import build  # noqa: E402
 from tests.fixtures.docker import docker_engine_session  # noqa: E402
 from tests.toolchain import ensure  # noqa: E402
+
+POLL_S = 0.05
+ANSWER_TIMEOUT_S = 120.0
 
 
 def free_port() -> int:
@@ -34,12 +53,77 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def docker_compose() -> str:
+    found = shutil.which("docker-compose")
+    if found:
+        return found
+    print("[up] installing Debian's docker-compose (apt-get)", file=sys.stderr)
+    subprocess.run(
+        ["apt-get", "install", "-y", "--no-install-recommends", "docker-compose"],
+        env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"},
+        check=True,
+        capture_output=True,
+    )
+    return shutil.which("docker-compose") or "/usr/bin/docker-compose"
+
+
+def probes(config: dict) -> list[str]:
+    """The URL of every component's ready probe, from the model of ``config``."""
+    stack = build(StackConfig.model_validate(config))
+    return [f"http://127.0.0.1:{c.ready.port}{c.ready.path}" for c in stack.components]
+
+
+def answers(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=1) as r:
+            return 200 <= r.status < 300
+    except OSError:
+        return False
+
+
+def timed(command: Callable[[], None], urls: list[str] | None = None) -> tuple[float, float]:
+    """Run ``command``; return its wall time and (with ``urls``) the time from its start until
+    every URL answered."""
+    start = time.monotonic()
+    answered: list[float] = []
+    stop = threading.Event()
+
+    def poll() -> None:
+        pending = list(urls or [])
+        while pending and not stop.is_set():
+            pending = [u for u in pending if not answers(u)]
+            if not pending:
+                answered.append(time.monotonic() - start)
+                return
+            if time.monotonic() - start > ANSWER_TIMEOUT_S:
+                return
+            time.sleep(POLL_S)
+
+    poller = threading.Thread(target=poll, daemon=True)
+    if urls:
+        poller.start()
+    command()
+    took = time.monotonic() - start
+    if urls:
+        poller.join(ANSWER_TIMEOUT_S)
+        stop.set()
+        if not answered:
+            raise RuntimeError(f"not every component answered within {ANSWER_TIMEOUT_S:.0f}s")
+    return took, (answered[0] if answered else 0.0)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--write", type=Path)
     args = parser.parse_args()
+    compose = docker_compose()
     rows: dict[str, list[float]] = {}
+
+    def note(label: str, seconds: float) -> None:
+        rows.setdefault(label, []).append(seconds)
+        print(f"[up] {label}: {seconds:.2f}s", file=sys.stderr)
+
     with docker_engine_session() as engine, tempfile.TemporaryDirectory() as tmp:
         path = os.pathsep.join(
             [str(ensure("pulumi")), str(ensure("pulumi-docker")), os.environ["PATH"]]
@@ -52,26 +136,25 @@ def main() -> None:
                 **engine.env,
                 "DOCKER_HOST": engine.host,
                 "PATH": path,
-                "PULUMI_HOME": str(work / "home"),
                 "STACKKIT_STATE_DIR": str(work / "state"),
                 "PULUMI_SKIP_UPDATE_CHECK": "true",
             }
-            name = engine.unique("bench")
-            ports = [free_port() for _ in range(5)]
-            base = {
-                "name": name,
-                "collector": {
-                    "grpc": {"port": ports[0]},
-                    "http": {"port": ports[1]},
-                    "health_port": ports[2],
-                },
-                "prometheus": {"port": ports[3]},
-                "grafana": {"port": ports[4]},
-            }
-            config = work / "stackkit.yaml"
+            env.pop("PULUMI_HOME", None)
 
-            def step(label: str, *cmd: str, work: Path = work, env: dict[str, str] = env) -> None:
-                start = time.monotonic()
+            def config(name: str) -> dict:
+                ports = [free_port() for _ in range(5)]
+                return {
+                    "name": name,
+                    "collector": {
+                        "grpc": {"port": ports[0]},
+                        "http": {"port": ports[1]},
+                        "health_port": ports[2],
+                    },
+                    "prometheus": {"port": ports[3]},
+                    "grafana": {"port": ports[4]},
+                }
+
+            def run_cli(*cmd: str, work: Path = work, env: dict[str, str] = env) -> None:
                 subprocess.run(
                     [sys.executable, "-m", "stackkit", *cmd],
                     cwd=work,
@@ -79,30 +162,74 @@ def main() -> None:
                     check=True,
                     capture_output=True,
                 )
-                rows.setdefault(label, []).append(time.monotonic() - start)
 
-            config.write_text(yaml.safe_dump(base))
-            step("up (cold: nothing deployed)", "up")
-            step("up (no-op)", "up")
-            config.write_text(yaml.safe_dump({**base, "alerts": {"user_spend_usd_per_hour": 55}}))
-            step("up (rules change: Prometheus replaced)", "up")
-            step("down (volumes kept)", "down")
-            step("up after down", "up")
-            step("down --purge", "down", "--purge")
+            def stackkit_runs(work: Path = work, run_cli: Callable[..., None] = run_cli) -> None:
+                base = config(engine.unique("bench"))
+                (work / "stackkit.yaml").write_text(yaml.safe_dump(base))
+                cold, ready = timed(lambda: run_cli("up"), probes(base))
+                note("stackkit: up, cold", cold)
+                note("stackkit: cold, until all answer", ready)
+                note("stackkit: up, no-op", timed(lambda: run_cli("up"))[0])
+                changed = {**base, "alerts": {"user_spend_usd_per_hour": 55}}
+                (work / "stackkit.yaml").write_text(yaml.safe_dump(changed))
+                note(
+                    "stackkit: up, rules change",
+                    timed(lambda: run_cli("up"))[0],
+                )
+                note("stackkit: down (volumes kept)", timed(lambda: run_cli("down"))[0])
+                note("stackkit: up after down", timed(lambda: run_cli("up"))[0])
+                note("stackkit: down --purge", timed(lambda: run_cli("down", "--purge"))[0])
+
+            def compose_runs(work: Path = work, env: dict[str, str] = env) -> None:
+                base = config(engine.unique("bench"))
+                project = work / "compose"
+                file = compose_project(StackConfig.model_validate(base), project)
+                cmd = [compose, "-p", base["name"], "-f", str(file)]
+
+                def compose_cli(*more: str) -> None:
+                    subprocess.run([*cmd, *more], env=env, check=True, capture_output=True)
+
+                cold, ready = timed(lambda: compose_cli("up", "-d"), probes(base))
+                note("docker-compose: up -d, cold", cold)
+                note("docker-compose: cold, until all answer", ready)
+                note("docker-compose: up -d, no-op", timed(lambda: compose_cli("up", "-d"))[0])
+                compose_cli("down", "-v")
+
+            order = [stackkit_runs, compose_runs] if run % 2 == 0 else [compose_runs, stackkit_runs]
+            for runner in order:
+                runner()
+    text = report(rows, args.runs)
+    print(text)
+    if args.write:
+        args.write.write_text(text)
+
+
+def report(rows: dict[str, list[float]], runs: int) -> str:
+    med = {label: statistics.median(samples) for label, samples in rows.items()}
     lines = [
-        f"`stackkit up` and friends on the tests' Docker engine, {args.runs} runs, seconds "
-        "(images already built, so no pulls).",
+        f"`stackkit up` against `docker-compose up -d` (Debian's 1.29.2) for the same three "
+        f"containers, on the tests' Docker engine (images local, nothing pulled), {runs} runs "
+        "alternating which goes first; seconds.",
         "",
         "| step | median | min | max |",
         "|---|---|---|---|",
     ]
     for label, samples in rows.items():
-        median, low, high = statistics.median(samples), min(samples), max(samples)
-        lines.append(f"| {label} | {median:.1f} | {low:.1f} | {high:.1f} |")
-    text = "\n".join(lines) + "\n"
-    print(text)
-    if args.write:
-        args.write.write_text(text)
+        lines.append(f"| {label} | {med[label]:.2f} | {min(samples):.2f} | {max(samples):.2f} |")
+    lines += ["", "| ratio (medians) | stackkit / compose | goal |", "|---|---|---|"]
+    for what, ours, theirs, goal in (
+        ("cold up", "stackkit: up, cold", "docker-compose: up -d, cold", "≤ 1.5"),
+        (
+            "until all answer",
+            "stackkit: cold, until all answer",
+            "docker-compose: cold, until all answer",
+            "≤ 1.2",
+        ),
+        ("no-op up", "stackkit: up, no-op", "docker-compose: up -d, no-op", "under 1 s"),
+    ):
+        if ours in med and theirs in med:
+            lines.append(f"| {what} | {med[ours] / med[theirs]:.2f} | {goal} |")
+    return "\n".join(lines) + "\n"
 
 
 if __name__ == "__main__":
