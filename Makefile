@@ -20,9 +20,10 @@ quickstart: install  ## install, write a starter config, render the stack's conf
 tools:  ## build or fetch every real component the tests use (cached in ~/.cache/stackkit-tools)
 	tools/build-all.sh
 
-lint: install  ## ruff: lint and format check
+lint: install  ## ruff (lint, format check) and mypy --strict on stackkit/ and stacks/
 	$(UV) run --frozen ruff check stackkit stacks tests bench
 	$(UV) run --frozen ruff format --check stackkit stacks tests bench
+	$(UV) run --frozen mypy
 
 test: install lint tools  ## lint, then the whole test suite against the real components
 	$(UV) run --frozen pytest

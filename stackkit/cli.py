@@ -9,7 +9,7 @@ import warnings
 from collections.abc import Callable
 from functools import wraps
 from pathlib import Path
-from typing import Annotated, Any, Optional, TypeVar
+from typing import Annotated, Any, Optional, TypeVar, cast
 
 import typer
 
@@ -66,7 +66,8 @@ def handle_errors(fn: F) -> F:
                 typer.secho(f"error: {e}", err=True, fg=typer.colors.RED)
                 raise typer.Exit(e.exit_code) from None
 
-    return wrapper  # type: ignore[return-value]
+    # functools.wraps keeps fn's signature for Typer; mypy cannot see that wrapper is an F.
+    return cast(F, wrapper)
 
 
 def _require_cwd() -> None:

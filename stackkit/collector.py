@@ -251,7 +251,10 @@ def config(cfg: StackConfig) -> dict[str, Any]:
         processors["cumulative_to_delta"] = {}
         metric_chain.append("cumulative_to_delta")
     processors["transform/streams"] = _transform("datapoint", stream_statements)
-    processors["delta_to_cumulative"] = {"max_stale": col.max_stale}
+    processors["delta_to_cumulative"] = {
+        "max_stale": col.max_stale,
+        "max_streams": col.max_series,
+    }
     metric_chain += ["transform/streams", "delta_to_cumulative"]
     if col.export != "scrape":
         processors["interval"] = {"interval": col.push_interval}

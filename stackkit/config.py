@@ -171,6 +171,15 @@ class CollectorConfig(_Model):
         "nothing (delta-to-cumulative). A stream that comes back later starts from zero again, "
         "which Prometheus counts as a counter reset: totals stay exact. A Go duration.",
     )
+    max_series: StrictInt = Field(
+        1_000_000,
+        ge=1_000,
+        le=100_000_000,
+        description="Most delta streams the Collector keeps running totals for at once "
+        "(delta-to-cumulative). Points of further new streams are dropped and counted, and an "
+        "alert fires: a bound on the Collector's memory and on the series reaching Prometheus "
+        "when a sender floods new attribute values. Streams idle for max_stale free their place.",
+    )
     push_interval: Annotated[StrictStr, go_duration(1000, 10 * MINUTE)] = Field(
         "5s",
         description="With a push export, how often each stream's latest running total is sent.",

@@ -415,10 +415,10 @@ def up(cfg: StackConfig, progress: Progress = _quiet) -> Result:
 
         engine = preflight.require_engine()
         stamp = unchanged.fingerprint(cfg, secret_values(cfg), engine)
-        outputs = read_outputs(cfg.name)
+        last = read_outputs(cfg.name)
         seen = unchanged.compare(cfg, stamp, engine)
-        if outputs and seen == "unchanged":
-            return Result({}, outputs)
+        if last and seen == "unchanged":
+            return Result({}, last)
         refresh = seen == "drifted"
         if refresh:
             progress("containers changed outside stackkit: Pulumi looks at them first")

@@ -152,9 +152,10 @@ class Engine:
 
 
 def _container(raw: dict[str, Any]) -> dict[str, Any]:
-    labels = raw.get("Labels") if isinstance(raw.get("Labels"), dict) else {}
+    found_labels, found_ports = raw.get("Labels"), raw.get("Ports")
+    labels: dict[Any, Any] = found_labels if isinstance(found_labels, dict) else {}
     ports = []
-    for p in raw.get("Ports") if isinstance(raw.get("Ports"), list) else []:
+    for p in found_ports if isinstance(found_ports, list) else []:
         public = p.get("PublicPort") if isinstance(p, dict) else None
         if isinstance(public, int) and not isinstance(public, bool) and 0 < public < 65536:
             ports.append({"PublicPort": public})

@@ -78,7 +78,7 @@ def store(
     token_file: Path | None,
 ) -> None:
     """Record the result of a full `stackkit env` run (token replaced by a placeholder)."""
-    entry = {
+    entry: dict[str, object] = {
         "env": env,
         "format": fmt,
         "deps": {str(p.resolve()): _stamp(str(p)) for p in deps},

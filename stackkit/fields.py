@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
 from urllib.parse import urlsplit
@@ -125,9 +126,9 @@ def _show(ms: float) -> str:
     return f"{ms:g}ms"
 
 
-def _duration(parse: object, lo_ms: float, hi_ms: float) -> AfterValidator:
+def _duration(parse: Callable[[str], float], lo_ms: float, hi_ms: float) -> AfterValidator:
     def check(value: str) -> str:
-        ms = parse(value)  # type: ignore[operator]
+        ms = parse(value)
         if not lo_ms <= ms <= hi_ms:
             raise ValueError(
                 f"{shorten(value)} is out of range: use {_show(lo_ms)} to {_show(hi_ms)}"

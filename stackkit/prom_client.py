@@ -85,6 +85,7 @@ def http_ok(url: str, timeout: float = 5.0) -> bool:
     """True when ``url`` answers 2xx."""
     try:
         with urllib.request.urlopen(url, timeout=timeout) as resp:
-            return 200 <= resp.status < 300
+            status: int = resp.status
+            return 200 <= status < 300
     except (OSError, ValueError, http.client.HTTPException):
         return False

@@ -203,16 +203,15 @@ def read_outputs(name: str) -> dict[str, Any] | None:
     if data is None:
         return None
     try:
-        outputs = json.loads(data.decode("utf-8"))
-        _check_outputs(outputs)
+        outputs: dict[str, Any] = _check_outputs(json.loads(data.decode("utf-8")))
     except (ValueError, TypeError) as e:
         raise StateError(
             f"{path} is not what `stackkit up` writes ({e}); delete it, or run `stackkit up`"
         ) from None
-    return outputs  # type: ignore[no-any-return]
+    return outputs
 
 
-def _check_outputs(outputs: object) -> None:
+def _check_outputs(outputs: object) -> dict[str, Any]:
     from .fields import url
 
     if not isinstance(outputs, dict):
@@ -225,6 +224,7 @@ def _check_outputs(outputs: object) -> None:
         raise TypeError("otlp_endpoints is not an object")
     for protocol, value in endpoints.items():
         url(_str(value, f"otlp_endpoints.{protocol}"), path=protocol != "grpc")
+    return {str(k): v for k, v in outputs.items()}
 
 
 def _str(value: object, key: str) -> str:

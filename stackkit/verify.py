@@ -214,9 +214,9 @@ def _send_grpc(client: ClientEnv, body: bytes, timeout: float) -> None:
         response_deserializer=lambda b: b,
     )
     try:
-        export(body, timeout=timeout, metadata=list(client.headers.items()))
+        export(body, timeout=timeout, metadata=tuple(client.headers.items()))
     except grpc.RpcError as e:
-        code = e.code()  # type: ignore[attr-defined]
+        code = e.code()
         if code == grpc.StatusCode.UNAUTHENTICATED:
             _refused(401, client)
         if code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):

@@ -90,11 +90,11 @@ class DockerStack(pulumi.ComponentResource):
         for c in stack.components:
             depends: list[pulumi.Resource] = []
             if c.data_dir and not c.image_owns_data_dir:
-                depends.append(self._give_volume(name, c, images[VOLUME_INIT_IMAGE]))
+                depends.append(self._give_volume(name, c, c.data_dir, images[VOLUME_INIT_IMAGE]))
             self.containers[c.name] = self._container(name, c, net, images[c.name], depends)
 
     def _give_volume(
-        self, name: str, c: Component, busybox_image: docker.RemoteImage
+        self, name: str, c: Component, data_dir: str, busybox_image: docker.RemoteImage
     ) -> docker.Container:
         return docker.Container(
             f"{name}-{c.name}-volume-init",
@@ -102,10 +102,10 @@ class DockerStack(pulumi.ComponentResource):
             image=busybox_image.image_id,
             user="0:0",
             entrypoints=["/bin/busybox"],
-            command=["chown", f"{c.user}:{c.user}", c.data_dir],
+            command=["chown", f"{c.user}:{c.user}", data_dir],
             volumes=[
                 docker.ContainerVolumeArgs(
-                    volume_name=self.volumes[c.name].name, container_path=c.data_dir
+                    volume_name=self.volumes[c.name].name, container_path=data_dir
                 )
             ],
             must_run=False,

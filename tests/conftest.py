@@ -42,6 +42,7 @@ TOOL_FIXTURES = frozenset(
         "claude_bin",
         "run_claude",
         "thanos_cluster",
+        "loadgen_bin",
     }
 )
 
