@@ -535,7 +535,7 @@ Case = tuple[str, Callable[[DockerEngine], Callable[[Path], Any]], Load]
 def cases(args: argparse.Namespace) -> list[Case]:
     real = 60.0  # the CLI's own export interval: no time compression
     duration = args.duration
-    sizes = [int(s) for s in args.developers.split(",")]
+    sizes = [int(s) for s in args.developers.split(",") if s.strip()]
     out: list[Case] = []
 
     def ours(**overrides: Any) -> Callable[[DockerEngine], Callable[[Path], Any]]:
@@ -593,6 +593,17 @@ def cases(args: argparse.Namespace) -> list[Case]:
                     Load(n, real, duration, cumulative_share=peer.cumulative_share),
                 )
             )
+    if args.day:
+        # A working day, compressed: 8 hours of the CLI's 60 s intervals at 1 s each. Prometheus
+        # compacts its head every 2 real hours, so the head holds the whole day's series.
+        for policy in ("keep", "drop", "hash"):
+            out.append(
+                (
+                    f"working day (8 h in 8 min), session.id {policy}",
+                    ours(attributes={"session_id": policy}, collector={"max_stale": "1m"}),
+                    Load(args.day, 1.0, 480.0),
+                )
+            )
     return out  # fmt: skip
 
 
@@ -607,6 +618,9 @@ def main() -> None:
         "--short", action="store_true", help="100 and 1,000 developers, 3 minutes, no comparison"
     )
     parser.add_argument("--full", action="store_true", help="the whole sweep (the defaults)")
+    parser.add_argument(
+        "--day", type=int, default=0, help="developers for the compressed working day (0: none)"
+    )
     parser.add_argument("--write", type=Path)
     args = parser.parse_args()
     if args.short:
