@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 from .config import StackConfig
 
@@ -143,6 +143,21 @@ class Stack:
             for ref in (*c.secret_env.values(), *c.secret_files.values()):
                 keys.setdefault(ref.secret, set()).add(ref.key)
         return {name: tuple(sorted(k)) for name, k in sorted(keys.items())}
+
+    def published_urls(self, bind_address: str) -> dict[str, Any]:
+        """Where people on the Docker host reach the stack: Grafana, Prometheus, OTLP."""
+        h = "localhost" if bind_address in ("127.0.0.1", "0.0.0.0", "::", "::1") else bind_address
+        otel = self.component("otelcol")
+        scheme = "https" if self.otlp_tls else "http"
+        endpoints = {}
+        for port_name, protocol in (("otlp-grpc", "grpc"), ("otlp-http", "http/protobuf")):
+            if any(p.name == port_name for p in otel.ports):
+                endpoints[protocol] = f"{scheme}://{h}:{otel.port(port_name).number}"
+        return {
+            "grafana_url": f"http://{h}:{self.component('grafana').port('http').number}",
+            "prometheus_url": f"http://{h}:{self.component('prometheus').port('http').number}",
+            "otlp_endpoints": endpoints,
+        }
 
 
 def _under(files: Mapping[str, str], prefix: str, skip: str = "") -> dict[str, str]:

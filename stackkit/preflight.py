@@ -49,12 +49,15 @@ def require_engine() -> Engine:
     return engine
 
 
-def docker(cfg: StackConfig, stack: model.Stack, progress: Progress) -> None:
-    """Fail before any change when Docker, an image or a host port is not usable."""
+def docker(cfg: StackConfig, stack: model.Stack, progress: Progress) -> bool:
+    """Fail before any change when Docker, an image or a host port is not usable. Pulls the
+    images that are missing; returns whether it pulled any."""
     engine = require_engine()
+    pulled = False
     for c in stack.components:
         if engine.has_image(c.image):
             continue
+        pulled = True
         progress(f"pulling {c.image}")
         reason = engine.pull(c.image)
         if reason is not None:
@@ -70,6 +73,7 @@ def docker(cfg: StackConfig, stack: model.Stack, progress: Progress) -> None:
                 f"port {port} on {cfg.docker.bind_address} ({role}) is in use by another "
                 f"program: stop it or choose another port in the config; nothing was changed"
             )
+    return pulled
 
 
 def _published_by_stack(engine: Engine, name: str) -> set[int]:

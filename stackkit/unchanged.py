@@ -24,7 +24,9 @@ RECORD = "deployed-docker.json"
 _CODE = Path(__file__).resolve().parent
 
 
-def fingerprint(cfg: StackConfig, secrets: dict[str, dict[str, str]], engine: Engine) -> str:
+def fingerprint(
+    cfg: StackConfig, secrets: dict[str, dict[str, str]], images: dict[str, str]
+) -> str:
     """A digest of what the Docker deploy of ``cfg`` is made of."""
     digest = hashlib.sha256()
     for folder in (_CODE, TEMPLATES_DIR, STACKS_DIR):
@@ -34,8 +36,8 @@ def fingerprint(cfg: StackConfig, secrets: dict[str, dict[str, str]], engine: En
                 digest.update(path.read_bytes())
     digest.update(cfg.model_dump_json().encode())
     digest.update(json.dumps(secrets, sort_keys=True).encode())
-    for component in ("otelcol", "prometheus", "grafana"):
-        digest.update(f"{engine.image_id(cfg.images.resolve(component))}\0".encode())
+    for component, image in sorted(images.items()):
+        digest.update(f"{component}={image}\0".encode())
     return digest.hexdigest()
 
 

@@ -33,3 +33,6 @@ class StackArgs:
     """Docker: the host address published ports bind to."""
     running: bool = True
     """False keeps only the data volumes: what `stackkit down` leaves behind."""
+    images: Mapping[str, str] = field(default_factory=dict)
+    """Docker: each component's image ID on the engine (deploy pulls first); a changed image
+    replaces its container. Without one, the image reference is used as it is."""

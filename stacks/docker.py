@@ -18,27 +18,6 @@ RESTART = "unless-stopped"
 VOLUME_INIT_IMAGE = "prometheus"
 
 
-def host(bind_address: str) -> str:
-    """How people on this machine reach a port published on ``bind_address``."""
-    return "localhost" if bind_address in ("127.0.0.1", "0.0.0.0", "::", "::1") else bind_address
-
-
-def urls(stack: Stack, bind_address: str) -> dict[str, Any]:
-    """The stack's published addresses: Grafana, Prometheus and the OTLP endpoints."""
-    h = host(bind_address)
-    otel = stack.component("otelcol")
-    scheme = "https" if stack.otlp_tls else "http"
-    endpoints = {}
-    for port_name, protocol in (("otlp-grpc", "grpc"), ("otlp-http", "http/protobuf")):
-        if any(p.name == port_name for p in otel.ports):
-            endpoints[protocol] = f"{scheme}://{h}:{otel.port(port_name).number}"
-    return {
-        "grafana_url": f"http://{h}:{stack.component('grafana').port('http').number}",
-        "prometheus_url": f"http://{h}:{stack.component('prometheus').port('http').number}",
-        "otlp_endpoints": endpoints,
-    }
-
-
 class DockerStack(pulumi.ComponentResource):
     """Every component on a private network; ports for clients and operators published."""
 
@@ -64,7 +43,7 @@ class DockerStack(pulumi.ComponentResource):
             for c in stack.components
             if c.data_dir
         }
-        found = urls(stack, args.bind_address)
+        found = stack.published_urls(args.bind_address)
         self.grafana_url = pulumi.Output.from_input(found["grafana_url"])
         self.prometheus_url = pulumi.Output.from_input(found["prometheus_url"])
         self.otlp_endpoints = pulumi.Output.from_input(found["otlp_endpoints"])
@@ -81,12 +60,7 @@ class DockerStack(pulumi.ComponentResource):
 
     def _run(self, name: str, stack: Stack) -> None:
         net = docker.Network(f"{name}-net", name=f"{name}-net", opts=self.child)
-        images = {
-            c.name: docker.RemoteImage(
-                f"{name}-{c.name}-image", name=c.image, keep_locally=True, opts=self.child
-            )
-            for c in stack.components
-        }
+        images = {c.name: self.args.images.get(c.name, c.image) for c in stack.components}
         for c in stack.components:
             depends: list[pulumi.Resource] = []
             if c.data_dir and not c.image_owns_data_dir:
@@ -94,12 +68,12 @@ class DockerStack(pulumi.ComponentResource):
             self.containers[c.name] = self._container(name, c, net, images[c.name], depends)
 
     def _give_volume(
-        self, name: str, c: Component, data_dir: str, busybox_image: docker.RemoteImage
+        self, name: str, c: Component, data_dir: str, busybox_image: str
     ) -> docker.Container:
         return docker.Container(
             f"{name}-{c.name}-volume-init",
             name=f"{name}-{c.name}-volume-init",
-            image=busybox_image.image_id,
+            image=busybox_image,
             user="0:0",
             entrypoints=["/bin/busybox"],
             command=["chown", f"{c.user}:{c.user}", data_dir],
@@ -119,7 +93,7 @@ class DockerStack(pulumi.ComponentResource):
         name: str,
         c: Component,
         net: docker.Network,
-        image: docker.RemoteImage,
+        image: str,
         depends: list[pulumi.Resource],
     ) -> docker.Container:
         secrets = self.args.secrets
@@ -173,7 +147,7 @@ class DockerStack(pulumi.ComponentResource):
         return docker.Container(
             f"{name}-{c.name}",
             name=f"{name}-{c.name}",
-            image=image.image_id,
+            image=image,
             restart=RESTART,
             networks_advanced=[docker.ContainerNetworksAdvancedArgs(name=net.id, aliases=[c.name])],
             labels=[

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from stackkit import deploy
+from stackkit import deploy, pulumi_stack
 from stackkit.cli import app
 from stackkit.config import StackConfig
 from stackkit.errors import DeployError
@@ -30,7 +30,7 @@ def test_missing_pulumi_cli_says_how_to_install(
     with pytest.raises(
         DeployError, match="the Pulumi CLI is not installed. Install version 3.260.0"
     ):
-        deploy._pulumi_root()
+        pulumi_stack.pulumi_root()
 
 
 def test_remote_write_secret_must_be_set(monkeypatch: pytest.MonkeyPatch) -> None:

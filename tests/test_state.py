@@ -159,13 +159,13 @@ def test_the_deploy_backend_folder_is_owner_only_whatever_the_umask(
     fresh_root: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """With every secret in the environment, the Pulumi backend is the first thing created."""
-    from stackkit import deploy
+    from stackkit import pulumi_stack
     from stackkit.config import StackConfig
 
     monkeypatch.setenv("PULUMI_CONFIG_PASSPHRASE", "p")
     old = os.umask(0)
     try:
-        deploy._workspace_env(StackConfig())
+        pulumi_stack.workspace_env(StackConfig())
     finally:
         os.umask(old)
     assert mode(fresh_root) == 0o700

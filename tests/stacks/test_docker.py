@@ -16,9 +16,12 @@ from .conftest import RecordingMocks
 CONTAINER = "docker:index/container:Container"
 
 
+IMAGES = {c: f"sha256:{c}" for c in ("otelcol", "prometheus", "grafana")}
+
+
 def _deploy(cfg: StackConfig, running: bool = True) -> Any:
     stacks = import_stacks()
-    return stacks.DockerStack(cfg.name, stack_args(cfg, running))
+    return stacks.DockerStack(cfg.name, stack_args(cfg, running, IMAGES if running else None))
 
 
 SECRET_SIG = "4dabf18193072939515e22adb298388d"
@@ -70,8 +73,12 @@ def test_creates_network_volumes_and_three_containers(mocks: RecordingMocks) -> 
             13133,
         }
         assert containers["claude-code-prometheus"]["healthcheck"]["tests"][0] == "CMD"
-        images = mocks.of_type("docker:index/remoteImage:RemoteImage")
-        assert all(i["keepLocally"] for i in images.values())
+        # Containers run the image IDs deploy resolved on the engine (a new image replaces its
+        # container); the volume init borrows Prometheus' busybox.
+        assert containers["claude-code-otelcol"]["image"] == "sha256:otelcol"
+        assert containers["claude-code-grafana"]["image"] == "sha256:grafana"
+        assert init["image"] == "sha256:prometheus"
+        assert not mocks.of_type("docker:index/remoteImage:RemoteImage")
 
     return _settled(stack).apply(check)
 
