@@ -15,161 +15,16 @@ a rolling update, so there the port never refuses.
 
 from __future__ import annotations
 
-import socket
 import threading
-import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 
 import pytest
 
 from tests.e2e.conftest import Deployed
-from tests.fixtures.claude import ClaudeRun, ClaudeRunner
-from tests.pipeline import (
-    Expected,
-    add,
-    dashboard_totals,
-    raw_tokens_by_session,
-    raw_totals,
-    run_sessions,
-    session_expected,
-    wait_for_totals,
-)
+from tests.e2e.waves import check, waves
+from tests.fixtures.claude import ClaudeRunner
 
 pytestmark = pytest.mark.integration
-
-WAVES = 4
-WAVE_GAP_S = 3.0
-
-
-@dataclass
-class Outcome:
-    runs: list[ClaudeRun]
-    plans: list[Expected]
-    """What each session must add up to."""
-    disrupted_at: float
-    recovered_at: float
-    refused: tuple[float, float]
-    """First and last moment the OTLP port refused a connection (0, 0: never)."""
-
-    def exported_while_refused(self, run: ClaudeRun) -> bool:
-        """The session's last export (at exit) fell in the refused window."""
-        first, last = self.refused
-        return first > 0 and first <= run.ended <= last + 1.0
-
-
-def _waves(
-    deployed: Deployed,
-    run_claude: ClaudeRunner,
-    team: str,
-    disrupt: Callable[[], None],
-    disrupt_after_s: float,
-    temporality: str | None = None,
-) -> Outcome:
-    """Start a wave of three sessions every WAVE_GAP_S; disrupt the Collector meanwhile."""
-    envs = [
-        deployed.client_env(
-            "grpc" if i % 2 == 0 else "http/protobuf",
-            team,
-            temporality or ("delta" if i % 2 == 0 else "cumulative"),
-        )
-        for i in range(WAVES)
-    ]
-    times: dict[str, float] = {}
-
-    port = deployed.config["collector"]["http"]["port"]
-    refused: list[float] = []
-    probing = threading.Event()
-
-    def probe() -> None:
-        """When the OTLP port refused connections, to the tenth of a second."""
-        while not probing.is_set():
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-            except OSError:
-                refused.append(time.time())
-            time.sleep(0.05)
-
-    def disruption() -> None:
-        time.sleep(disrupt_after_s)
-        times["disrupted"] = time.time()
-        disrupt()
-        times["recovered"] = time.time()
-
-    with ThreadPoolExecutor(WAVES + 2) as pool:
-        prober = pool.submit(probe)
-        stopper = pool.submit(disruption)
-        futures = []
-        for i in range(WAVES):
-            futures.append(pool.submit(run_sessions, run_claude, envs[i], 3, 3 * i))
-            time.sleep(WAVE_GAP_S)
-        results = [f.result() for f in futures]
-        stopper.result()
-        probing.set()
-        prober.result()
-    runs = [r for rs, _ in results for r in rs]
-    plans = [session_expected(run, i) for i, run in enumerate(runs)]
-    window = (min(refused), max(refused)) if refused else (0.0, 0.0)
-    return Outcome(runs, plans, times["disrupted"], times["recovered"], window)
-
-
-def _settled(deployed: Deployed, selector: str, outcome: Outcome) -> dict[str, int]:
-    """Input tokens per session once every session arrived, or nothing changed for 20s."""
-    want = {
-        run.json()["session_id"]: sum(
-            v for (_, kind), v in run.billed_by_type().items() if kind == "input"
-        )
-        for run in outcome.runs
-    }
-    deadline = time.monotonic() + 180
-    last, stable_since = None, time.monotonic()
-    while True:
-        arrived = raw_tokens_by_session(deployed.query, selector)
-        if all(arrived.get(sid) == n for sid, n in want.items()):
-            return arrived
-        if arrived != last:
-            last, stable_since = arrived, time.monotonic()
-        elif time.monotonic() - stable_since > 20 or time.monotonic() > deadline:
-            return arrived
-        time.sleep(2)
-
-
-def _check(case: str, deployed: Deployed, team: str, outcome: Outcome, per_session: bool) -> None:
-    """Every session that could deliver arrived whole; the totals of those sessions are exact,
-    from the raw samples and from the dashboards' anchored increase()."""
-    selector = f'team_id="{team}"'
-    arrived = _settled(deployed, f"{{{selector}}}", outcome) if per_session else {}
-    unreachable, lost, expected = [], [], []
-    for run, plan in zip(outcome.runs, outcome.plans, strict=True):
-        sid = run.json()["session_id"]
-        want = sum(v for (_, kind), v in run.billed_by_type().items() if kind == "input")
-        # Merged series cannot say which session arrived: the moment of its exit has to.
-        whole = arrived.get(sid, 0) == want if per_session else True
-        if (not whole or not per_session) and outcome.exported_while_refused(run):
-            unreachable.append(sid)
-        elif not whole:
-            lost.append(f"{sid}: {arrived.get(sid, 0)} of {want} input tokens")
-        else:
-            expected.append(plan)
-    first, last = outcome.refused
-    print(
-        f"\n{case}: {len(outcome.runs)} sessions run, {len(expected)} arrived whole; the OTLP "
-        f"port refused connections for {last - first:.1f}s ({len(unreachable)} session(s) "
-        "exported at exit in that moment and could not deliver all)"
-    )
-    assert not lost, f"{case}: sessions whose data did not all arrive: {lost}"
-    if unreachable and not per_session:
-        # Merged series cannot tell which of those sessions delivered: bound the totals.
-        seen = raw_totals(deployed.query, f"{{{selector}}}")
-        assert add(*expected).sessions <= seen.sessions <= len(outcome.runs), seen
-        return
-    if unreachable:  # what part of theirs arrived is not known: leave them out of the sums
-        selector += f', session_id!~"{"|".join(unreachable)}"'
-    wait_for_totals(deployed.query, f"{{{selector}}}", add(*expected), timeout=120)
-    wait_for_totals(
-        deployed.query, f"{{{selector}}}", add(*expected), timeout=30, read=dashboard_totals
-    )
 
 
 def _restart(deployed: Deployed) -> Callable[[], None]:
@@ -187,8 +42,8 @@ def kept(deploy_stack: Callable[..., Deployed]) -> Deployed:
 
 
 def test_a_collector_restart_loses_nothing(kept: Deployed, run_claude: ClaudeRunner) -> None:
-    outcome = _waves(kept, run_claude, "restart", _restart(kept), disrupt_after_s=4.0)
-    _check("collector restart", kept, "restart", outcome, per_session=True)
+    outcome = waves(kept, run_claude, "restart", _restart(kept), disrupt_after_s=4.0)
+    check("collector restart", kept, "restart", outcome, per_session=True)
 
 
 def test_a_collector_replaced_by_up_loses_nothing(kept: Deployed, run_claude: ClaudeRunner) -> None:
@@ -201,8 +56,8 @@ def test_a_collector_replaced_by_up_loses_nothing(kept: Deployed, run_claude: Cl
             result = kept.stackkit("up")
         assert "otelcol" in result.stderr and "replaced" in result.stderr, result.stderr
 
-    outcome = _waves(kept, run_claude, "replaced", replace, disrupt_after_s=4.0)
-    _check("collector replaced by up", kept, "replaced", outcome, per_session=True)
+    outcome = waves(kept, run_claude, "replaced", replace, disrupt_after_s=4.0)
+    check("collector replaced by up", kept, "replaced", outcome, per_session=True)
 
 
 def test_a_restart_with_session_id_dropped_loses_nothing(
@@ -212,7 +67,7 @@ def test_a_restart_with_session_id_dropped_loses_nothing(
     (a running total seen first after a restart cannot be told from one already counted)."""
     merged = deploy_stack(attributes={"session_id": "drop"})
     merged.stackkit("up")
-    outcome = _waves(
+    outcome = waves(
         merged, run_claude, "merged", _restart(merged), disrupt_after_s=4.0, temporality="delta"
     )
-    _check("restart, session.id dropped", merged, "merged", outcome, per_session=False)
+    check("restart, session.id dropped", merged, "merged", outcome, per_session=False)

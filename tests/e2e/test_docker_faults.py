@@ -1,0 +1,197 @@
+"""Faults on the Docker target, with real Claude Code sessions: Prometheus restarted, Prometheus'
+container deleted and recreated by `up`, the Docker engine restarted, `stackkit up` killed or
+interrupted part way, two `up` at once, and an upgrade from the previous release (tag v0.1.0).
+Nothing already stored is lost, and no fault needs Pulumi surgery by hand."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT
+from tests.e2e.conftest import Deployed
+from tests.e2e.waves import check, waves
+from tests.fixtures.claude import ClaudeRunner
+from tests.pipeline import add, raw_totals, run_sessions, wait_for_totals
+
+pytestmark = pytest.mark.integration
+
+PREVIOUS_RELEASE = "v0.1.0"
+
+
+@pytest.fixture(scope="module")
+def stack(deploy_stack: Callable[..., Deployed]) -> Deployed:
+    d = deploy_stack()
+    d.stackkit("up")
+    return d
+
+
+def healthy(d: Deployed, timeout: float = 90) -> str:
+    """`stackkit status` once every component runs and answers; its output."""
+    deadline = time.monotonic() + timeout
+    while True:
+        out = d.stackkit("status", check=False)
+        rows = [
+            line
+            for line in out.stdout.splitlines()
+            if line.split()[:1] in (["otelcol"], ["prometheus"], ["grafana"]) and "running" in line
+        ]
+        if out.returncode == 0 and len(rows) == 3 and all("answering" in r for r in rows):
+            return out.stdout
+        assert time.monotonic() < deadline, f"not healthy:\n{out.stdout}\n{out.stderr}"
+        time.sleep(2)
+
+
+def test_a_prometheus_restart_loses_nothing(stack: Deployed, run_claude: ClaudeRunner) -> None:
+    def restart() -> None:
+        stack.engine.docker("restart", f"{stack.name}-prometheus", timeout=120)
+
+    outcome = waves(stack, run_claude, "prom-restart", restart, disrupt_after_s=4.0)
+    check("prometheus restart", stack, "prom-restart", outcome, per_session=True)
+
+
+def test_prometheus_deleted_and_recreated_by_up_loses_nothing(
+    stack: Deployed, run_claude: ClaudeRunner
+) -> None:
+    before = raw_totals(stack.query, '{team_id="prom-restart"}')
+
+    def recreate() -> None:
+        stack.engine.docker("rm", "-f", f"{stack.name}-prometheus", timeout=120)
+        result = stack.stackkit("up")
+        assert "prometheus" in result.stderr, result.stderr
+
+    outcome = waves(stack, run_claude, "prom-recreated", recreate, disrupt_after_s=4.0)
+    check("prometheus recreated", stack, "prom-recreated", outcome, per_session=True)
+    # What was stored before (the previous test's sessions) is still there, in the volume.
+    assert raw_totals(stack.query, '{team_id="prom-restart"}') == before
+
+
+def test_the_stack_comes_back_after_the_engine_restarts(
+    stack: Deployed, run_claude: ClaudeRunner
+) -> None:
+    env = stack.client_env("grpc", "engine-restart", "delta")
+    runs, expected = run_sessions(run_claude, env, 2)
+    wait_for_totals(stack.query, '{team_id="engine-restart"}', expected, timeout=120)
+    stack.engine.restart_daemon()
+    status = healthy(stack)
+    assert "telemetry" in status
+    more, more_expected = run_sessions(run_claude, env, 2, first=2)
+    wait_for_totals(
+        stack.query, '{team_id="engine-restart"}', add(expected, more_expected), timeout=120
+    )
+
+
+def _start_up(d: Deployed) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "stackkit", "up"],
+        cwd=d.workdir,
+        env=d.env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,  # its own process group: the Pulumi CLI and provider with it
+    )
+
+
+def _interrupt_after_first_change(d: Deployed, sig: signal.Signals) -> str:
+    """Start a cold `up`, send ``sig`` to its process group once it created something."""
+    proc = _start_up(d)
+    assert proc.stderr is not None
+    seen = []
+    for line in proc.stderr:
+        seen.append(line)
+        if line.strip().startswith("created container"):
+            os.killpg(proc.pid, sig)
+            break
+    proc.wait(timeout=120)
+    return "".join(seen)
+
+
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGINT], ids=["killed", "ctrl-c"])
+def test_an_interrupted_up_is_repaired_by_the_next(
+    deploy_stack: Callable[..., Deployed], sig: signal.Signals
+) -> None:
+    d = deploy_stack()
+    first = _interrupt_after_first_change(d, sig)
+    assert "created container" in first, first
+    again = d.stackkit("up")
+    healthy(d)
+    assert "done:" in again.stderr
+    # And the state is true: nothing more to do.
+    assert "done: no changes" in d.stackkit("up").stderr
+
+
+def test_two_ups_at_once_the_second_waits(deploy_stack: Callable[..., Deployed]) -> None:
+    d = deploy_stack()
+    first, second = _start_up(d), None
+    try:
+        time.sleep(1.0)
+        second = _start_up(d)
+        out1, err1 = first.communicate(timeout=600)
+        out2, err2 = second.communicate(timeout=600)
+    finally:
+        for p in (first, second):
+            if p is not None and p.poll() is None:
+                os.killpg(p.pid, signal.SIGKILL)
+    assert first.returncode == 0, err1
+    assert second.returncode == 0, err2
+    assert "another stackkit command is changing stack" in err2, err2
+    healthy(d)
+
+
+def _release_tree(tag: str, into: Path) -> Path:
+    """The source of a released version, from this repository's git history."""
+    archive = into / f"{tag}.tar"
+    result = subprocess.run(
+        ["git", "-C", str(ROOT), "archive", "--format=tar", "-o", str(archive), tag],
+        capture_output=True,
+        text=True,
+    )
+    if result.returncode != 0:
+        pytest.fail(
+            f"the release {tag} is not in this clone ({result.stderr.strip()}): clone the "
+            "repository with its tags (git fetch --tags)"
+        )
+    tree = into / tag
+    with tarfile.open(archive) as tar:
+        tar.extractall(tree, filter="data")
+    return tree
+
+
+def test_an_upgrade_from_the_previous_release_keeps_the_data(
+    deploy_stack: Callable[..., Deployed], run_claude: ClaudeRunner
+) -> None:
+    d = deploy_stack()
+    with tempfile.TemporaryDirectory() as tmp:
+        old = _release_tree(PREVIOUS_RELEASE, Path(tmp))
+        old_env = {**d.env, "PYTHONPATH": str(old)}
+        deployed = subprocess.run(
+            [sys.executable, "-m", "stackkit", "up"],
+            cwd=d.workdir,
+            env=old_env,
+            capture_output=True,
+            text=True,
+            timeout=900,
+        )
+        assert deployed.returncode == 0, deployed.stderr
+        token = d.stackkit("secret", "otlp-token").stdout
+        env = d.client_env("grpc", "upgrade", "delta")
+        _, before = run_sessions(run_claude, env, 2)
+        wait_for_totals(d.query, '{team_id="upgrade"}', before, timeout=120)
+    upgraded = d.stackkit("up")
+    assert "otelcol" in upgraded.stderr, upgraded.stderr
+    healthy(d)
+    # The data the old release stored is still there; clients keep their token and endpoint.
+    wait_for_totals(d.query, '{team_id="upgrade"}', before, timeout=60)
+    assert d.stackkit("secret", "otlp-token").stdout == token
+    _, after = run_sessions(run_claude, env, 2, first=2)
+    wait_for_totals(d.query, '{team_id="upgrade"}', add(before, after), timeout=120)
