@@ -61,6 +61,8 @@ from .fields import (
     one_line,
     prom_duration,
     shorten,
+    storage_bytes,
+    volume_bytes,
 )
 from .promql import RESERVED_LABELS, prom_label
 
@@ -532,6 +534,19 @@ class StackConfig(_Model):
             raise ValueError(
                 f"prometheus.mode {prom.mode}: set grafana.prometheus_url to the Prometheus "
                 "Grafana should query"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _retention_fits_the_volume(self) -> StackConfig:
+        size, volume = self.prometheus.retention_size, self.kubernetes.prometheus_storage
+        if self.target != "kubernetes" or size is None or self.prometheus.mode != "deploy":
+            return self
+        if storage_bytes(size) > volume_bytes(volume) * 9 // 10:
+            raise ValueError(
+                f"prometheus.retention_size {size} does not fit kubernetes.prometheus_storage "
+                f"{volume}: Prometheus needs room beyond its limit (WAL, compaction). Grow the "
+                "volume or keep the limit at most 90% of it"
             )
         return self
 

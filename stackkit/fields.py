@@ -151,16 +151,15 @@ def go_duration(lo_ms: float, hi_ms: float) -> AfterValidator:
 MINUTE, HOUR, DAY = 60_000, 3_600_000, 86_400_000
 
 _SIZE_RE = re.compile(r"^([0-9]+)(B|KB|MB|GB|TB|PB|EB)$")
-_SIZE_UNITS = {u: 1024**i for i, u in enumerate(("B", "KB", "MB", "GB", "TB", "PB", "EB"))}
+_SIZE_UNITS = {u: 1 << (10 * i) for i, u in enumerate(("B", "KB", "MB", "GB", "TB", "PB", "EB"))}
 
 
 def _storage_size(value: str) -> str:
-    m = _SIZE_RE.fullmatch(value)
-    if m is None:
+    if _SIZE_RE.fullmatch(value) is None:
         raise ValueError(
             f"{shorten(value)} is not a size: a whole number and B, KB, MB, GB, TB, PB or EB"
         )
-    size = int(m.group(1)) * _SIZE_UNITS[m.group(2)]
+    size = storage_bytes(value)
     if not 1024**2 <= size < 2**63:
         raise ValueError(
             f"{shorten(value)} is out of range: use 1MB to 8EB (leave it out for no limit)"
@@ -169,6 +168,21 @@ def _storage_size(value: str) -> str:
 
 
 StorageSize = Annotated[StrictStr, AfterValidator(_storage_size)]
+
+
+def storage_bytes(value: str) -> int:
+    """A valid StorageSize in bytes (Prometheus' units are powers of 1024)."""
+    m = _SIZE_RE.fullmatch(value)
+    assert m is not None, value
+    return int(m.group(1)) * _SIZE_UNITS[m.group(2)]
+
+
+_VOLUME_UNITS = {"Mi": 1 << 20, "Gi": 1 << 30, "Ti": 1 << 40}
+
+
+def volume_bytes(value: str) -> int:
+    """A valid VolumeSize in bytes."""
+    return int(value[:-2]) * _VOLUME_UNITS[value[-2:]]
 
 
 def _volume_size(value: str) -> str:

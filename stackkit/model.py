@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from .config import StackConfig
+from .fields import volume_bytes
 
 Audience = Literal["clients", "operators", "internal"]
 """Who reaches a port: developers' Claude Code (OTLP), the platform team (UIs, APIs, health),
@@ -169,6 +170,16 @@ def _under(files: Mapping[str, str], prefix: str, skip: str = "") -> dict[str, s
     }
 
 
+def retention_size(cfg: StackConfig) -> str | None:
+    """Prometheus' size limit: the config's, else on Kubernetes 80% of its volume (a full
+    volume loses new data; at the limit Prometheus deletes the oldest instead, and an alert
+    says so before). A Docker volume shares the host's disk, whose size stackkit cannot know."""
+    prom = cfg.prometheus
+    if prom.retention_size or cfg.target != "kubernetes":
+        return prom.retention_size
+    return f"{max(1, volume_bytes(cfg.kubernetes.prometheus_storage) * 8 // 10 >> 20)}MB"
+
+
 def prometheus_args(cfg: StackConfig) -> tuple[str, ...]:
     """Prometheus' command line (a server, or an agent that only forwards)."""
     prom = cfg.prometheus
@@ -180,8 +191,8 @@ def prometheus_args(cfg: StackConfig) -> tuple[str, ...]:
             f"--storage.tsdb.path={PROMETHEUS_DATA}",
             f"--storage.tsdb.retention.time={prom.retention_time}",
         ]
-        if prom.retention_size:
-            args.append(f"--storage.tsdb.retention.size={prom.retention_size}")
+        if size := retention_size(cfg):
+            args.append(f"--storage.tsdb.retention.size={size}")
     args += [
         f"--web.listen-address=:{prom.port}",
         # Start timestamps become a zero sample, so a counter that first appears inside a query

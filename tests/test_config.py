@@ -6,9 +6,11 @@ from pathlib import Path
 
 import pytest
 import yaml
+from pydantic import ValidationError
 
 from stackkit.config import StackConfig, json_schema, load_config
 from stackkit.errors import ConfigError
+from stackkit.model import prometheus_args
 from stackkit.starter import STARTER
 
 
@@ -469,3 +471,18 @@ def test_ordinary_values_stay_valid(tmp_path: Path, text: str) -> None:
 def test_the_limit_configs_are_valid(path: Path) -> None:
     """tests/test_validate.py checks their output with the real tools (integration)."""
     assert load_config(path)
+
+
+def test_retention_size_must_fit_the_kubernetes_volume() -> None:
+    with pytest.raises(ValidationError, match=r"retention_size 19GB does not fit .* 20Gi"):
+        StackConfig.model_validate(
+            {"target": "kubernetes", "prometheus": {"retention_size": "19GB"}}
+        )
+    fits = StackConfig.model_validate(
+        {"target": "kubernetes", "prometheus": {"retention_size": "18GB"}}
+    )
+    assert "--storage.tsdb.retention.size=18GB" in prometheus_args(fits)
+    # Unset: 80% of the volume, so the volume never fills before Prometheus trims.
+    default = StackConfig.model_validate({"target": "kubernetes"})
+    assert "--storage.tsdb.retention.size=16384MB" in prometheus_args(default)
+    assert not any("retention.size" in a for a in prometheus_args(StackConfig()))
