@@ -29,7 +29,6 @@ import argparse
 import json
 import os
 import secrets
-import socket
 import statistics
 import subprocess
 import sys
@@ -50,18 +49,15 @@ sys.path.insert(0, str(ROOT))
 
 from bench import peers  # noqa: E402
 from stackkit.prom_client import PrometheusError, query  # noqa: E402
-from tests.fixtures import many_open_files  # noqa: E402
+from tests.fixtures import (
+    free_port,  # noqa: E402
+    many_open_files,  # noqa: E402
+)
 from tests.fixtures.docker import DockerEngine, docker_engine_session  # noqa: E402
 from tests.toolchain import ensure  # noqa: E402
 
 SAMPLE_S = 2.0
 PROBE_S = 5.0
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass

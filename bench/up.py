@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -40,17 +39,12 @@ sys.path.insert(0, str(ROOT))
 from bench.compose import compose_project  # noqa: E402
 from stackkit.config import StackConfig  # noqa: E402
 from stackkit.deploy import build  # noqa: E402
+from tests.fixtures import free_port  # noqa: E402
 from tests.fixtures.docker import docker_engine_session  # noqa: E402
 from tests.toolchain import ensure  # noqa: E402
 
 POLL_S = 0.05
 ANSWER_TIMEOUT_S = 120.0
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def docker_compose() -> str:

@@ -3,7 +3,7 @@
 #   etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kubectl, kubelet, kube-proxy,
 #   coredns
 # into $STACKKIT_TOOLS/kube-<k8s>+etcd<etcd>+coredns<coredns>/bin and prints that bin dir.
-# containerd and the CNI plugins come from Debian (tools/install-docker.sh).
+# containerd and the CNI plugins come from Debian (tools/install-kube-node.sh).
 #
 # Everything comes from the Go module proxy, in three throw-away wrapper modules (their
 # dependency graphs disagree on k8s.io/* versions, so they cannot share one module):
