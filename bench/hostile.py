@@ -44,14 +44,14 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import (  # noqa: E402
+from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import (
     ExportLogsServiceRequest,
 )
-from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (  # noqa: E402
+from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
     ExportMetricsServiceRequest,
 )
 
-from bench.load import (  # noqa: E402
+from bench.load import (
     Load,
     Target,
     Watcher,
@@ -61,8 +61,8 @@ from bench.load import (  # noqa: E402
     run_loadgen,
     stackkit_stack,
 )
-from stackkit.prom_client import query  # noqa: E402
-from tests.fixtures.docker import docker_engine_session  # noqa: E402
+from stackkit.prom_client import query
+from tests.fixtures.docker import docker_engine_session
 
 FLOOD_MODEL = "hostile-flood"
 METRICS_PATH = "/v1/metrics"

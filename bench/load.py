@@ -47,14 +47,14 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench import peers  # noqa: E402
-from stackkit.prom_client import PrometheusError, query  # noqa: E402
+from bench import peers
+from stackkit.prom_client import PrometheusError, query
 from tests.fixtures import (
-    free_port,  # noqa: E402
-    many_open_files,  # noqa: E402
+    free_port,
+    many_open_files,
 )
-from tests.fixtures.docker import DockerEngine, docker_engine_session  # noqa: E402
-from tests.toolchain import ensure  # noqa: E402
+from tests.fixtures.docker import DockerEngine, docker_engine_session
+from tests.toolchain import ensure
 
 SAMPLE_S = 2.0
 PROBE_S = 5.0

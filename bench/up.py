@@ -36,12 +36,12 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.compose import compose_project  # noqa: E402
-from stackkit.config import StackConfig  # noqa: E402
-from stackkit.deploy import build  # noqa: E402
-from tests.fixtures import free_port  # noqa: E402
-from tests.fixtures.docker import docker_engine_session  # noqa: E402
-from tests.toolchain import ensure  # noqa: E402
+from bench.compose import compose_project
+from stackkit.config import StackConfig
+from stackkit.deploy import build
+from tests.fixtures import free_port
+from tests.fixtures.docker import docker_engine_session
+from tests.toolchain import ensure
 
 POLL_S = 0.05
 ANSWER_TIMEOUT_S = 120.0
