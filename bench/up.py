@@ -106,9 +106,79 @@ def timed(command: Callable[[], None], urls: list[str] | None = None) -> tuple[f
     return took, (answered[0] if answered else 0.0)
 
 
+def kubernetes(runs: int) -> str:
+    """`stackkit up` on the tests' real single-node cluster: cold, no-op, a Collector change
+    (a rolling update that waits for the new pods), `down --purge`."""
+    from stackkit.versions import IMAGES
+    from tests.fixtures.kube import start_cluster, stop_cluster
+
+    rows: dict[str, list[float]] = {}
+    cluster = start_cluster()
+    try:
+        with docker_engine_session() as engine:
+            cluster.import_images(engine, *IMAGES.values())
+        path = os.pathsep.join(
+            [str(ensure(t)) for t in ("pulumi", "pulumi-kubernetes")] + [os.environ["PATH"]]
+        )
+        with tempfile.TemporaryDirectory() as tmp:
+            for run in range(runs):
+                work = Path(tmp) / f"run{run}"
+                work.mkdir()
+                env = {**os.environ, "PATH": path, "STACKKIT_STATE_DIR": str(work / "state")}
+                env.pop("PULUMI_HOME", None)
+                config = {
+                    "name": f"bench{run}",
+                    "target": "kubernetes",
+                    "kubernetes": {
+                        "namespace": f"bench-{run}",
+                        "kubeconfig": str(cluster.kubeconfig),
+                        "collector_service_type": "NodePort",
+                        "storage_class": cluster.writable_storage_class,
+                    },
+                }
+
+                def cli(*cmd: str, work: Path = work, env: dict[str, str] = env) -> float:
+                    start = time.monotonic()
+                    subprocess.run(
+                        [sys.executable, "-m", "stackkit", *cmd],
+                        cwd=work, env=env, check=True, capture_output=True, timeout=1200,
+                    )  # fmt: skip
+                    return time.monotonic() - start
+
+                def step(label: str, seconds: float) -> None:
+                    rows.setdefault(label, []).append(seconds)
+                    print(f"[up] kubernetes {label}: {seconds:.1f}s", file=sys.stderr)
+
+                (work / "stackkit.yaml").write_text(yaml.safe_dump(config))
+                step("up, cold (every workload Ready)", cli("up"))
+                step("up, no-op", cli("up"))
+                config["collector"] = {"max_stale": "10m"}
+                (work / "stackkit.yaml").write_text(yaml.safe_dump(config))
+                step("up, Collector change (rolling update)", cli("up"))
+                step("down --purge", cli("down", "--purge"))
+                cluster.kubectl("delete", "namespace", f"bench-{run}", "--wait=false", check=False)
+    finally:
+        stop_cluster(cluster)
+    lines = [
+        "",
+        f"`stackkit up` on the tests' real single-node Kubernetes cluster (kubelet, containerd, "
+        f"CNI, CoreDNS; images imported, nothing pulled), {runs} runs; seconds.",
+        "",
+        "| step | median | min | max |",
+        "|---|---|---|---|",
+    ]
+    for label, samples in rows.items():
+        lines.append(
+            f"| {label} | {statistics.median(samples):.1f} | {min(samples):.1f} | "
+            f"{max(samples):.1f} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--kube-runs", type=int, default=3, help="0: no Kubernetes runs")
     parser.add_argument("--write", type=Path)
     args = parser.parse_args()
     compose = docker_compose()
@@ -193,6 +263,8 @@ def main() -> None:
             for runner in order:
                 runner()
     text = report(rows, args.runs)
+    if args.kube_runs:
+        text += kubernetes(args.kube_runs)
     print(text)
     if args.write:
         args.write.write_text(text)
