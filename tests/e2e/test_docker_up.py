@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import base64
 import re
+import subprocess
+import sys
 import time
 import urllib.request
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
@@ -206,3 +209,27 @@ def test_down_keeps_data_and_up_brings_it_back(deployed: Deployed) -> None:
     )
     deployed.timed("up_after_down_s", "up")
     wait_for_totals(deployed.query, "", add(*deployed.totals), timeout=90)
+
+
+def test_pulumi_leaves_nothing_behind(
+    deploy_stack: Callable[..., Deployed], tmp_path: Path
+) -> None:
+    """Only the stack's state remains: no /tmp/automation-* folder, nothing in ~/.pulumi, no
+    logs (Pulumi's home is inside stackkit's state folder)."""
+    d = deploy_stack()
+    home, tmp = tmp_path / "home", tmp_path / "tmp"
+    home.mkdir()
+    tmp.mkdir()
+    env = {k: v for k, v in d.env.items() if k != "PULUMI_HOME"}
+    env |= {"HOME": str(home), "TMPDIR": str(tmp)}
+    for args in (["up"], ["preview"], ["down"], ["up"], ["down", "--purge"]):
+        result = subprocess.run(
+            [sys.executable, "-m", "stackkit", *args],
+            cwd=d.workdir, env=env, capture_output=True, text=True, timeout=900,
+        )  # fmt: skip
+        assert result.returncode == 0, result.stderr
+    assert sorted(p.name for p in tmp.iterdir()) == []
+    assert sorted(p.name for p in home.iterdir()) == []
+    pulumi_home = Path(d.env["STACKKIT_STATE_DIR"]) / "pulumi-home"
+    assert pulumi_home.is_dir()
+    assert not (pulumi_home / "logs").exists()
