@@ -52,11 +52,49 @@ def needs_a_tool(item: pytest.Item) -> bool:
     return bool(TOOL_FIXTURES & set(getattr(item, "fixturenames", ())))
 
 
+# When each tool is ready on a cold machine, where `make test` builds them in the background
+# while the tests run (tools/build-all.sh --detach): tests run in that order, module by module,
+# so the first ones start at once and the Kubernetes ones come last, when its build is done.
+READY_ORDER = {
+    "claude_bin": 1,
+    "run_claude": 1,
+    "otelcol_bin": 1,
+    "otelcol_process": 1,
+    "prometheus_bin": 1,
+    "promtool_bin": 1,
+    "prometheus_server": 1,
+    "loadgen_bin": 1,
+    "pulumi_bin": 2,
+    "pulumi_env": 2,
+    "docker_engine": 2,
+    "thanos_cluster": 3,
+    "operator_root": 3,
+    "kube_cluster": 4,
+}
+
+
+def ready_rank(item: pytest.Item) -> int:
+    """How late in a cold run the tools ``item`` needs are all built (0: needs none)."""
+    return max((READY_ORDER.get(f, 0) for f in getattr(item, "fixturenames", ())), default=0)
+
+
 @pytest.hookimpl(tryfirst=True)  # before `-m` deselects by marker
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if needs_a_tool(item):
             item.add_marker(pytest.mark.integration)
+    # Whole modules move (their module-scoped fixtures are set up once); order is kept within.
+    rank: dict[str, int] = {}
+    first: dict[str, int] = {}
+    for i, item in enumerate(items):
+        rank[_mod(item)] = max(rank.get(_mod(item), 0), ready_rank(item))
+        first.setdefault(_mod(item), i)
+    items.sort(key=lambda it: (rank[_mod(it)], first[_mod(it)]))
+
+
+def _mod(item: pytest.Item) -> str:
+    module = getattr(item, "module", None)
+    return module.__name__ if module is not None else ""
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

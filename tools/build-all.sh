@@ -7,14 +7,43 @@
 #
 # Each script's stdout+stderr go to $STACKKIT_TOOLS/logs/<tool>.log. Prints a summary (status and
 # wall time per tool) and exits non-zero if any tool failed, naming it and showing its log tail.
+#
+#   build-all.sh            build, wait, print the summary
+#   build-all.sh --detach   the same in the background (log: logs/build-all.log), returning at
+#                           once: `make test` starts the tests meanwhile, and each test waits for
+#                           the tools it needs (their scripts wait on the build in progress)
+#   build-all.sh --wait     wait for a background run; print its summary and exit as it did
+# One run at a time per tool cache (a lock); a second one waits, or with --detach does nothing.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 max_jobs="${STACKKIT_BUILD_JOBS:-3}"
 logs="$STACKKIT_TOOLS/logs"
 mkdir -p "$logs"
+lock="$STACKKIT_TOOLS/build-all.lock"
+case "${1:-}" in
+  --detach)
+    if flock -n "$lock" true; then
+      log "building the tools in the background, $max_jobs at once (log: $logs/build-all.log)"
+      rm -f "$logs/build-all.status"
+      setsid nohup bash "$0" >"$logs/build-all.log" 2>&1 </dev/null &
+    else
+      log "the tools are already being built (log: $logs/build-all.log)"
+    fi
+    exit 0 ;;
+  --wait)
+    flock "$lock" true
+    sed -n '/^stackkit tools/,$p' "$logs/build-all.log" 2>/dev/null || true
+    exit "$(cat "$logs/build-all.status" 2>/dev/null || echo 0)" ;;
+  "") ;;
+  *) echo "usage: $0 [--detach | --wait]" >&2; exit 2 ;;
+esac
+exec 7>"$lock"
+flock 7
+trap 'echo $? >"$logs/build-all.status"' EXIT
 
-# Longest builds first, so the slow ones do not start last; unknown ones after, by name.
-order=(kube pulumi-kubernetes pulumi-docker pulumi prometheus otelcol)
+# Quick installs, then the tools the first tests need (tests run in the order their tools are ready, see
+# tests/conftest.py), then the longest builds, so that they do not start last; the rest by name.
+order=(claude docker shells otelcol prometheus pulumi pulumi-docker kube pulumi-kubernetes thanos)
 declare -A script_of=()
 for s in "$TOOLS_REPO"/tools/build-*.sh "$TOOLS_REPO"/tools/install-*.sh; do
   [[ -f "$s" ]] || continue
