@@ -23,12 +23,12 @@ from tests.pipeline import Expected
 
 
 @dataclass
-class Deployed:
+class CliStack:
+    """A stack config in a folder, and the real CLI run on it as a user runs it."""
+
     workdir: Path
     env: dict[str, str]
     config: dict[str, Any]
-    name: str
-    engine: DockerEngine
     totals: list[Expected] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
 
@@ -48,7 +48,7 @@ class Deployed:
             capture_output=True,
             text=True,
             env={**self.env, **(extra_env or {})},
-            timeout=900,
+            timeout=1200,
         )
         if check:
             assert result.returncode == 0, (
@@ -61,6 +61,12 @@ class Deployed:
         result = self.stackkit(*args)
         self.timings[label] = round(time.monotonic() - start, 1)
         return result
+
+
+@dataclass
+class Deployed(CliStack):
+    name: str = field(kw_only=True)
+    engine: DockerEngine = field(kw_only=True)
 
     @property
     def outputs(self) -> dict[str, Any]:
@@ -123,7 +129,7 @@ def start_deployed(
     }
     for key, value in overrides.items():
         config[key] = {**config.get(key, {}), **value} if isinstance(value, dict) else value
-    d = Deployed(work, env, config, name, docker_engine)
+    d = Deployed(work, env, config, name=name, engine=docker_engine)
     d.write_config()
     return d
 

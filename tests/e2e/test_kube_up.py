@@ -10,8 +10,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import subprocess
-import sys
 import threading
 import time
 import urllib.error
@@ -23,20 +21,19 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
-import yaml
 
 from stackkit.config import StackConfig
 from stackkit.kube_api import load
 from stackkit.kube_status import prometheus_fetch
 from stackkit.prom_client import query
 from stackkit.versions import IMAGES
+from tests.e2e.conftest import CliStack
 from tests.fixtures.anthropic_fake import Error
 from tests.fixtures.claude import ClaudeRunner
 from tests.fixtures.docker import DockerEngine
 from tests.fixtures.kube import KubeCluster
 from tests.fixtures.pulumi import PulumiEnv
 from tests.pipeline import (
-    Expected,
     add,
     assert_queries_return_data,
     dashboard_queries,
@@ -50,41 +47,12 @@ pytestmark = pytest.mark.integration
 
 
 @dataclass
-class KubeStack:
-    workdir: Path
-    env: dict[str, str]
-    config: dict[str, Any]
-    cluster: KubeCluster
-    totals: list[Expected] = field(default_factory=list)
-    timings: dict[str, float] = field(default_factory=dict)
+class KubeStack(CliStack):
+    cluster: KubeCluster = field(kw_only=True)
 
     @property
     def namespace(self) -> str:
         return str(self.config["kubernetes"]["namespace"])
-
-    def write_config(self) -> None:
-        (self.workdir / "stackkit.yaml").write_text(yaml.safe_dump(self.config, sort_keys=False))
-
-    def stackkit(self, *args: str, check: bool = True, env: dict[str, str] | None = None) -> Any:
-        result = subprocess.run(
-            [sys.executable, "-m", "stackkit", *args],
-            cwd=self.workdir,
-            capture_output=True,
-            text=True,
-            env={**self.env, **(env or {})},
-            timeout=1200,
-        )
-        if check:
-            assert result.returncode == 0, (
-                f"stackkit {' '.join(args)}:\n{result.stdout}\n{result.stderr}"
-            )
-        return result
-
-    def timed(self, label: str, *args: str) -> Any:
-        start = time.monotonic()
-        result = self.stackkit(*args)
-        self.timings[label] = round(time.monotonic() - start, 1)
-        return result
 
     @property
     def outputs(self) -> dict[str, Any]:
@@ -141,7 +109,7 @@ def _stack(
         },
         **extra,
     }
-    stack = KubeStack(work, env, config, cluster)
+    stack = KubeStack(work, env, config, cluster=cluster)
     stack.write_config()
     return stack
 
@@ -250,7 +218,7 @@ def test_data_without_the_token_is_refused(kube_stack: KubeStack) -> None:
 
 def test_verify_through_the_cluster(kube_stack: KubeStack) -> None:
     env = kube_stack.client_env("grpc", "k8s-verify", "cumulative")
-    result = kube_stack.stackkit("verify", "--timeout", "90", env=env)
+    result = kube_stack.stackkit("verify", "--timeout", "90", extra_env=env)
     assert "step 4/4 ok" in result.stderr, result.stderr
 
 
@@ -353,7 +321,7 @@ def test_gitops_output_applied_with_kubectl_passes_verify(
                 "env", "--format", "json", "--endpoint", f"http://127.0.0.1:{port}"
             ).stdout
         )["env"]
-        result = stack.stackkit("verify", "--timeout", "90", env=env)
+        result = stack.stackkit("verify", "--timeout", "90", extra_env=env)
         assert "step 4/4 ok" in result.stderr, result.stderr
     finally:
         kube_cluster.kubectl("delete", "namespace", "sk-gitops", "--wait=false", check=False)
