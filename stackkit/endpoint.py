@@ -64,7 +64,8 @@ def resolve_endpoint(
     if url is None:
         outputs = read_outputs(cfg.name) or {}
         url = (outputs.get("otlp_endpoints") or {}).get(protocol)
-        if url is not None and outputs.get("exposure") == "ClusterIP":
+        through_ingress = protocol in (outputs.get("ingress_protocols") or [])
+        if url is not None and outputs.get("exposure") == "ClusterIP" and not through_ingress:
             note = (
                 f"{url} answers only inside the cluster (the Collector's Service is "
                 "ClusterIP): for developers' machines set kubernetes.collector_service_type "

@@ -51,10 +51,20 @@ def endpoints(cfg: StackConfig, cluster: kube_api.Cluster) -> dict[str, Any]:
         if name in ports:
             port = ports[name]["nodePort"] if kind == "NodePort" else ports[name]["port"]
             otlp[protocol] = f"{scheme}://{host}:{port}"
+    grafana_url = f"http://grafana.{ns}.svc:{cfg.grafana.port}"
+    ingressed: list[str] = []
+    if ing := cfg.kubernetes.ingress:
+        web = "https" if ing.tls_secret else "http"
+        if ing.otlp_host and "http/protobuf" in otlp:
+            otlp["http/protobuf"] = f"{web}://{ing.otlp_host}"
+            ingressed.append("http/protobuf")
+        if ing.grafana_host and cfg.grafana.mode == "deploy":
+            grafana_url = f"{web}://{ing.grafana_host}"
     return {
         "otlp_endpoints": otlp,
         "exposure": kind,
-        "grafana_url": f"http://grafana.{ns}.svc:{cfg.grafana.port}",
+        "ingress_protocols": ingressed,
+        "grafana_url": grafana_url,
         "prometheus_url": f"http://{PROMETHEUS_HOST}.{ns}.svc:{cfg.prometheus.port}",
         "namespace": ns,
         "context": cluster.context,

@@ -346,3 +346,27 @@ def test_kubernetes_endpoints_say_when_developers_cannot_reach_them(
         {"target": "kubernetes", "client": {"grpc_endpoint": "https://otel.example.com:4317"}}
     )
     assert resolve_endpoint(shared).url == "https://otel.example.com:4317"
+
+
+def test_an_ingress_host_is_the_http_endpoint_developers_get(_isolated_state: Path) -> None:
+    from stackkit.endpoint import resolve_endpoint
+
+    cfg = StackConfig.model_validate({"target": "kubernetes", "kubernetes": {"namespace": "cc"}})
+    folder = _isolated_state / cfg.name
+    folder.mkdir(mode=0o700, exist_ok=True)
+    (folder / "outputs.json").write_text(
+        json.dumps(
+            {
+                "otlp_endpoints": {
+                    "grpc": "http://otelcol.cc.svc:4317",
+                    "http/protobuf": "https://otel.example.com",
+                },
+                "exposure": "ClusterIP",
+                "ingress_protocols": ["http/protobuf"],
+            }
+        )
+    )
+    (folder / "outputs.json").chmod(0o600)
+    http = resolve_endpoint(cfg, "http/protobuf")
+    assert (http.url, http.note) == ("https://otel.example.com", None)
+    assert "only inside the cluster" in (resolve_endpoint(cfg, "grpc").note or "")
