@@ -36,6 +36,7 @@ test-fast: install  ## only the tests that need no built tools (and a guard: not
 golden: install  ## rewrite tests/golden from examples/
 	$(UV) run --frozen pytest tests/test_golden.py --update-golden
 
-bench: install tools  ## timings of env, render and up, written to bench/results*.md
+bench: install tools  ## the short benchmarks (env, render, load at 100 and 1,000 developers, up), written to bench/results*.md
 	$(UV) run --frozen python bench/startup.py --write bench/results.md
-	$(UV) run --frozen python bench/up.py --write bench/results-up.md
+	$(UV) run --frozen python bench/load.py --short --write bench/results-load-short.md
+	$(UV) run --frozen python bench/up.py --runs 3 --kube-runs 1 --write bench/results-up.md
