@@ -590,14 +590,14 @@ def cases(args: argparse.Namespace) -> list[Case]:
                 )
             )
     if args.day:
-        # A working day, compressed: 8 hours of the CLI's 60 s intervals at 1 s each. Prometheus
+        # A working day, compressed: 8 hours of the CLI's 60 s intervals at 0.5 s each. Prometheus
         # compacts its head every 2 real hours, so the head holds the whole day's series.
         for policy in ("keep", "drop", "hash"):
             out.append(
                 (
-                    f"working day (8 h in 8 min), session.id {policy}",
+                    f"working day (8 h in 4 min), session.id {policy}",
                     ours(attributes={"session_id": policy}, collector={"max_stale": "1m"}),
-                    Load(args.day, 1.0, 480.0),
+                    Load(args.day, 0.5, 240.0),
                 )
             )
     return out  # fmt: skip
