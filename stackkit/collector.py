@@ -253,7 +253,7 @@ def config(cfg: StackConfig) -> dict[str, Any]:
     processors["transform/streams"] = _transform("datapoint", stream_statements)
     processors["delta_to_cumulative"] = {
         "max_stale": col.max_stale,
-        "max_streams": col.max_series,
+        "max_streams": col.series_limit,
     }
     metric_chain += ["transform/streams", "delta_to_cumulative"]
     if col.export != "scrape":

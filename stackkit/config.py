@@ -146,6 +146,11 @@ class BatchConfig(_Model):
         return self
 
 
+# Delta streams the Collector holds per MiB of its memory limit, with room for the requests in
+# flight and the queue (bench/results-hostile.md).
+SERIES_PER_MIB = 400
+
+
 class CollectorConfig(_Model):
     """The OpenTelemetry Collector that receives Claude Code's OTLP."""
 
@@ -173,15 +178,21 @@ class CollectorConfig(_Model):
         "nothing (delta-to-cumulative). A stream that comes back later starts from zero again, "
         "which Prometheus counts as a counter reset: totals stay exact. A Go duration.",
     )
-    max_series: StrictInt = Field(
-        1_000_000,
+    max_series: StrictInt | None = Field(
+        None,
         ge=1_000,
         le=100_000_000,
         description="Most delta streams the Collector keeps running totals for at once "
-        "(delta-to-cumulative). Points of further new streams are dropped and counted, and an "
-        "alert fires: a bound on the Collector's memory and on the series reaching Prometheus "
-        "when a sender floods new attribute values. Streams idle for max_stale free their place.",
+        "(delta-to-cumulative); default: what memory_limit_mib holds. Points of further new "
+        "streams are dropped and counted, and an alert fires: a sender flooding new attribute "
+        "values meets this bound instead of the memory limit, which would refuse everybody. "
+        "Streams idle for max_stale free their place.",
     )
+
+    @property
+    def series_limit(self) -> int:
+        """max_series, or the streams memory_limit_mib holds (measured: bench/hostile.py)."""
+        return self.max_series or self.memory_limit_mib * SERIES_PER_MIB
     push_interval: Annotated[StrictStr, go_duration(1000, 10 * MINUTE)] = Field(
         "5s",
         description="With a push export, how often each stream's latest running total is sent.",
