@@ -28,6 +28,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import secrets
 import statistics
 import subprocess
@@ -467,7 +468,8 @@ class Row:
 def measure(
     engine: DockerEngine, stack: Callable[[Path], Any], case: str, load: Load, tmp: Path
 ) -> Row:
-    work = tmp / f"{case}-{load.developers}".replace(" ", "_").replace("/", "_")
+    slug = re.sub(r"[^A-Za-z0-9_.-]+", "_", case)
+    work = tmp / f"{slug}-{load.developers}"
     work.mkdir(parents=True)
     print(f"[load] {case}, {load.developers} developers ...", file=sys.stderr, flush=True)
     with stack(work) as target, Watcher(engine, target) as watcher:
