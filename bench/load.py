@@ -619,6 +619,7 @@ def main() -> None:
     parser.add_argument(
         "--day", type=int, default=0, help="developers for the compressed working day (0: none)"
     )
+    parser.add_argument("--only", default="", help="only the cases whose label matches")
     parser.add_argument("--write", type=Path)
     args = parser.parse_args()
     if args.short:
@@ -626,6 +627,8 @@ def main() -> None:
     rows = []
     with docker_engine_session() as engine, tempfile.TemporaryDirectory() as tmp:
         for case, make, load in cases(args):
+            if args.only and not re.search(args.only, case):
+                continue
             rows.append(measure(engine, make(engine), case, load, Path(tmp)))
     text = "\n".join([HEADER, *map(format_row, rows)]) + "\n"
     print(text)
