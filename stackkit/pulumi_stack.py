@@ -18,6 +18,7 @@ import gzip
 import json
 import os
 import shutil
+import socket
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -130,6 +131,38 @@ def pending_operations(cfg: StackConfig) -> list[dict[str, Any]]:
             "restore it from the .bak file beside it"
         ) from None
     return [op for op in found if isinstance(op, dict)]
+
+
+def _pid_alive(pid: object) -> bool:
+    if not isinstance(pid, int) or pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _clear_dead_locks(cfg: StackConfig, progress: Progress) -> None:
+    """Remove the backend locks of Pulumi runs that were killed on this machine (their process is
+    gone): stackkit's own lock is held, so no other stackkit run can own them, and a killed `up`
+    must not need `pulumi cancel` by hand. A lock of a live process or another host is kept."""
+    folder = backend(cfg) / ".pulumi" / "locks" / "organization" / PROJECT / stack_name(cfg)
+    if not folder.is_dir():
+        return
+    host = socket.gethostname()
+    for lock in folder.glob("*.json"):
+        try:
+            data = json.loads(lock.read_text())
+        except (OSError, ValueError):
+            continue
+        if not isinstance(data, dict) or data.get("hostname") != host:
+            continue
+        if not _pid_alive(data.get("pid")):
+            lock.unlink(missing_ok=True)
+            progress(f"removed the lock of an earlier run that was stopped (pid {data.get('pid')})")
 
 
 def _work_dir(cfg: StackConfig) -> Path:
@@ -319,6 +352,7 @@ def run(
     from pulumi import automation as auto
 
     with exclusive(cfg, progress):
+        _clear_dead_locks(cfg, progress)
         stack = open_stack(cfg, program)
         changes: dict[str, int] = {}
         try:

@@ -1,0 +1,57 @@
+"""The Pulumi backend's own files as stackkit reads and repairs them (no engine run here)."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from stackkit import pulumi_stack
+from stackkit.config import StackConfig
+
+
+@pytest.fixture
+def cfg(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> StackConfig:
+    monkeypatch.setenv("STACKKIT_STATE_DIR", str(tmp_path / "state"))
+    return StackConfig.model_validate({"name": "locks"})
+
+
+def _lock(cfg: StackConfig, name: str, pid: int, host: str) -> Path:
+    folder = (
+        pulumi_stack.backend(cfg)
+        / ".pulumi/locks/organization/stackkit"
+        / pulumi_stack.stack_name(cfg)
+    )
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{name}.json"
+    path.write_text(json.dumps({"pid": pid, "hostname": host, "username": "u"}))
+    return path
+
+
+def _dead_pid() -> int:
+    proc = subprocess.Popen(["true"])
+    proc.wait()
+    return proc.pid
+
+
+def test_a_killed_runs_lock_is_removed_and_said(cfg: StackConfig) -> None:
+    dead = _lock(cfg, "dead", _dead_pid(), socket.gethostname())
+    said: list[str] = []
+    pulumi_stack._clear_dead_locks(cfg, said.append)
+    assert not dead.exists()
+    assert len(said) == 1 and "stopped" in said[0]
+
+
+def test_live_and_foreign_locks_are_kept(cfg: StackConfig) -> None:
+    live = _lock(cfg, "live", os.getpid(), socket.gethostname())
+    foreign = _lock(cfg, "foreign", _dead_pid(), "another-host")
+    garbage = _lock(cfg, "garbage", 1, socket.gethostname())
+    garbage.write_text("not json")
+    said: list[str] = []
+    pulumi_stack._clear_dead_locks(cfg, said.append)
+    assert live.exists() and foreign.exists() and garbage.exists()
+    assert said == []
