@@ -193,6 +193,7 @@ class CollectorConfig(_Model):
     def series_limit(self) -> int:
         """max_series, or the streams memory_limit_mib holds (measured: bench/hostile.py)."""
         return self.max_series or self.memory_limit_mib * SERIES_PER_MIB
+
     push_interval: Annotated[StrictStr, go_duration(1000, 10 * MINUTE)] = Field(
         "5s",
         description="With a push export, how often each stream's latest running total is sent.",

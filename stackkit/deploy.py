@@ -23,6 +23,8 @@ from .render import render
 from .state import OUTPUTS_FILE, read_outputs, secret, stack_dir, write_private
 
 GRAFANA_PASSWORD_FILE = "grafana-admin-password"
+CONTAINER_TYPE = "docker:index/container:Container"
+NETWORK_TYPE = "docker:index/network:Network"
 
 Progress = Callable[[str], None]
 
@@ -170,11 +172,16 @@ def _docker_program(cfg: StackConfig, args: Any) -> Callable[[], None]:
     return docker_program
 
 
-def _remover(cfg: StackConfig, engine: Engine) -> Callable[[str], None]:
-    """Removes a container of this stack that an interrupted run created."""
+def _remover(cfg: StackConfig, engine: Engine) -> Callable[[str, str], None]:
+    """Removes what an interrupted run created and never recorded: a container of this stack, or
+    its network while nothing is attached to it. Volumes are never removed: creating one that
+    exists is harmless, and it may hold data."""
 
-    def remove(name: str) -> None:
-        engine.remove_stack_container(name, cfg.name)
+    def remove(kind: str, name: str) -> None:
+        if kind == CONTAINER_TYPE:
+            engine.remove_stack_container(name, cfg.name)
+        elif kind == NETWORK_TYPE and name == f"{cfg.name}-net":
+            engine.remove_unused_network(name)
 
     return remove
 
@@ -211,7 +218,7 @@ def up(cfg: StackConfig, progress: Progress = _quiet) -> Result:
         _docker_program(cfg, args),
         progress,
         refresh=refresh,
-        remove_container=_remover(cfg, engine),
+        remove_orphan=_remover(cfg, engine),
     )
     outputs: dict[str, Any] = stack.published_urls(cfg.docker.bind_address)
     outputs["target"] = cfg.target
@@ -269,7 +276,7 @@ def down(cfg: StackConfig, purge: bool = False, progress: Progress = _quiet) -> 
         "destroy" if purge else "up",
         _program(cfg, False),
         progress,
-        remove_container=remover,
+        remove_orphan=remover,
     )
     (stack_dir(cfg.name) / OUTPUTS_FILE).unlink(missing_ok=True)
     return Result(outcome.changes)

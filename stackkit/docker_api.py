@@ -140,6 +140,14 @@ class Engine:
         status, _ = self._request("DELETE", f"/containers/{quote(name, safe='')}?force=1&v=0")
         return status in (200, 204)
 
+    def remove_unused_network(self, name: str) -> bool:
+        """Remove the network ``name`` if no container is attached to it."""
+        status, body = self._request("GET", f"/networks/{quote(name, safe='')}")
+        if status != 200 or not isinstance(body, dict) or body.get("Containers"):
+            return False
+        status, _ = self._request("DELETE", f"/networks/{quote(name, safe='')}")
+        return status in (200, 204)
+
     def containers(self, label: str) -> list[dict[str, Any]]:
         """Containers (running or not) carrying ``label`` (``key=value``), in a checked shape:
         ``Labels`` a dict of strings, ``Ports`` dicts with an int ``PublicPort`` when published,

@@ -35,7 +35,6 @@ from .state import private_folder, secret, stack_dir, state_root
 PROJECT = "stackkit"
 PASSPHRASE_FILE = "pulumi-passphrase"
 LOCK_WAIT_S = 600.0
-CONTAINER_TYPE = "docker:index/container:Container"
 
 Progress = Callable[[str], None]
 Program = Callable[[], None]
@@ -134,6 +133,7 @@ def pending_operations(cfg: StackConfig) -> list[dict[str, Any]]:
 
 
 def _pid_alive(pid: object) -> bool:
+    """Whether ``pid`` runs here (a zombie, killed and not yet reaped, does not)."""
     if not isinstance(pid, int) or pid <= 0:
         return False
     try:
@@ -142,7 +142,11 @@ def _pid_alive(pid: object) -> bool:
         return False
     except PermissionError:
         return True
-    return True
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return True
+    return stat.rpartition(")")[2].split()[:1] != ["Z"]
 
 
 def _clear_dead_locks(cfg: StackConfig, progress: Progress) -> None:
@@ -317,7 +321,7 @@ def _repair(
     cfg: StackConfig,
     stack: Any,
     progress: Progress,
-    remove_container: Callable[[str], None] | None,
+    remove_orphan: Callable[[str, str], None] | None,
 ) -> None:
     """Finish what an interrupted run left half-done (pending operations), so no one has to
     edit Pulumi's state by hand."""
@@ -328,14 +332,13 @@ def _repair(
         str(op.get("resource", {}).get("urn", "?")).rsplit("::", 1)[-1] for op in pending
     )
     progress(f"an earlier run stopped part way ({', '.join(names)}): reconciling with what exists")
-    if remove_container is not None:
-        # A container created but not recorded would clash by name with its re-creation.
+    if remove_orphan is not None:
+        # Something created but not recorded would clash by name with its re-creation.
         for op in pending:
             resource = op.get("resource", {})
-            if op.get("type") == "creating" and resource.get("type") == CONTAINER_TYPE:
-                name = (resource.get("inputs") or {}).get("name")
-                if isinstance(name, str):
-                    remove_container(name)
+            name = (resource.get("inputs") or {}).get("name")
+            if op.get("type") == "creating" and isinstance(name, str):
+                remove_orphan(str(resource.get("type")), name)
     stack.refresh(clear_pending_creates=True, color="never")
 
 
@@ -345,10 +348,11 @@ def run(
     program: Program,
     progress: Progress,
     refresh: bool = False,
-    remove_container: Callable[[str], None] | None = None,
+    remove_orphan: Callable[[str, str], None] | None = None,
 ) -> Outcome:
     """Run one Pulumi operation (up, preview, destroy) on the stack; CommandError ->
-    DeployError. ``remove_container`` removes a Docker container an interrupted run created."""
+    DeployError. ``remove_orphan(type, name)`` removes what an interrupted run created and never
+    recorded (a Pulumi resource type and the object's name)."""
     from pulumi import automation as auto
 
     with exclusive(cfg, progress):
@@ -357,7 +361,7 @@ def run(
         changes: dict[str, int] = {}
         try:
             if operation != "preview":
-                _repair(cfg, stack, progress, remove_container)
+                _repair(cfg, stack, progress, remove_orphan)
             extra = {"refresh": True} if refresh else {}
             result = getattr(stack, operation)(
                 on_event=_events(progress, changes), color="never", **extra

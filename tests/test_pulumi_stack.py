@@ -6,6 +6,7 @@ import json
 import os
 import socket
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -55,3 +56,18 @@ def test_live_and_foreign_locks_are_kept(cfg: StackConfig) -> None:
     pulumi_stack._clear_dead_locks(cfg, said.append)
     assert live.exists() and foreign.exists() and garbage.exists()
     assert said == []
+
+
+def test_a_killed_but_unreaped_process_counts_as_dead(cfg: StackConfig) -> None:
+    zombie = subprocess.Popen(["true"])
+    try:
+        stat = Path(f"/proc/{zombie.pid}/stat")
+        deadline = time.monotonic() + 10
+        while stat.read_text().rpartition(")")[2].split()[0] != "Z":
+            assert time.monotonic() < deadline, "the child never exited"
+            time.sleep(0.01)
+        lock = _lock(cfg, "zombie", zombie.pid, socket.gethostname())
+        pulumi_stack._clear_dead_locks(cfg, lambda _: None)
+        assert not lock.exists()
+    finally:
+        zombie.wait()
