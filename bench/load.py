@@ -16,7 +16,7 @@ measures while the load runs:
   scrape duration and rule evaluation time;
 * freshness: a probe point sent every few seconds, timed until Prometheus answers with it.
 
-Cases: stackkit's stack with each export (otlp, the default; remote_write; scrape), each
+Cases: stackkit's stack with each export (otlp, the default; scrape), each
 session.id policy (keep, drop, hash), and the two public peer setups (the Collector config
 published with Grafana dashboard 25255, and the one in Anthropic's Claude Code monitoring
 guide) run with their own Collector and Prometheus settings. Everything listens on loopback;
@@ -553,13 +553,6 @@ def cases(args: argparse.Namespace) -> list[Case]:
                 "stackkit default, shared connections",
                 ours(),
                 Load(n, real, duration, conns=SHARED_CONNS),
-            )
-        )
-        out.append(
-            (
-                "stackkit, export remote_write",
-                ours(collector={"export": "remote_write"}),
-                Load(n, real, duration),
             )
         )
         out.append(

@@ -138,21 +138,6 @@ def _exporter(cfg: StackConfig) -> tuple[str, dict[str, Any]]:
             "send_timestamps": True,
             "resource_to_telemetry_conversion": {"enabled": False},
         }
-    if col.export == "remote_write":
-        rw: dict[str, Any] = {
-            "http": {"endpoint": f"{base}/api/v1/write", "tls": {"insecure": True}},
-            "remote_write_queue": {
-                "enabled": True,
-                "queue_size": col.queue_size,
-                "num_consumers": 1,
-            },
-            "max_batch_request_parallelism": 1,
-            "target_info": {"enabled": False},
-            "retry_on_failure": retry,
-        }
-        if persistent_queue(cfg):
-            rw["wal"] = {"directory": f"{OTELCOL_QUEUE_DIR}/wal"}
-        return "prometheus_remote_write", rw
     queue: dict[str, Any] = {
         "enabled": True,
         "sizer": "requests",

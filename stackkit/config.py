@@ -165,12 +165,13 @@ class CollectorConfig(_Model):
         8889, description="Port of the Prometheus exporter Prometheus scrapes."
     )
     telemetry_port: Port = Field(8888, description="Port of the Collector's own metrics.")
-    export: Literal["otlp", "remote_write", "scrape"] = Field(
+    export: Literal["otlp", "scrape"] = Field(
         "otlp",
         description="How data reaches Prometheus: otlp (pushed to Prometheus' OTLP receiver "
-        "through a queue that survives restarts), remote_write (pushed with the remote-write "
-        "protocol), or scrape (Prometheus scrapes the Collector's exporter: for a Prometheus "
-        "that only scrapes, such as one run by the Prometheus Operator).",
+        "through a queue that survives restarts), or scrape (Prometheus scrapes the Collector's "
+        "exporter: for a Prometheus that only scrapes, such as one run by the Prometheus "
+        "Operator). A backend that takes only remote write gets it from Prometheus "
+        "(prometheus.remote_write).",
     )
     max_stale: Annotated[StrictStr, go_duration(MINUTE, 365 * DAY)] = Field(
         "5m",
@@ -539,9 +540,7 @@ class StackConfig(_Model):
         if prom.mode == "agent" and not prom.remote_write:
             raise ValueError("prometheus.mode agent forwards only: add a prometheus.remote_write")
         if prom.mode == "agent" and self.collector.export == "scrape":
-            raise ValueError(
-                "prometheus.mode agent takes pushes: collector.export otlp or remote_write"
-            )
+            raise ValueError("prometheus.mode agent takes pushes: collector.export otlp")
         if prom.mode != "deploy" and not graf.prometheus_url:
             raise ValueError(
                 f"prometheus.mode {prom.mode}: set grafana.prometheus_url to the Prometheus "

@@ -201,8 +201,6 @@ def prometheus_args(cfg: StackConfig) -> tuple[str, ...]:
     ]
     if cfg.collector.export == "otlp":
         args.append("--web.enable-otlp-receiver")
-    elif cfg.collector.export == "remote_write":
-        args.append("--web.enable-remote-write-receiver")
     return tuple(args)
 
 

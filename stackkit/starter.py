@@ -18,7 +18,7 @@ collector:
   # tls: {cert_file: server.crt, key_file: server.key, ca_file: ca.crt}
   memory_limit_mib: 512
   batch: {timeout: 1s, send_batch_size: 2048, send_batch_max_size: 4096}
-  export: otlp             # otlp (pushed, queued across restarts) | remote_write | scrape
+  export: otlp             # otlp (pushed, queued across restarts) | scrape
   max_stale: 5m            # a stream idle this long is forgotten (it restarts from zero, exactly)
   push_interval: 5s        # how often each stream's latest total is pushed to Prometheus
   queue_size: 5000         # batches held while Prometheus is away; then clients are refused

@@ -110,7 +110,6 @@ def test_delta_streams_are_stamped_and_carry_the_collector_instance() -> None:
     ("export", "exporter"),
     [
         ("otlp", "otlp_http/prometheus"),
-        ("remote_write", "prometheus_remote_write"),
         ("scrape", "prometheus"),
     ],
 )
@@ -125,6 +124,13 @@ def test_export_chooses_the_exporter(export: str, exporter: str) -> None:
         StackConfig.model_validate({"target": "kubernetes", "collector": {"export": export}})
     )
     assert "file_storage/queue" not in kube["extensions"], "kubernetes drains a memory queue"
+
+
+def test_the_collector_does_not_remote_write() -> None:
+    # Measured (bench/results-load.md): slower and lossier than the OTLP push; a backend that
+    # takes only remote write gets it from Prometheus.
+    with pytest.raises(ValueError, match="collector.export"):
+        StackConfig.model_validate({"collector": {"export": "remote_write"}})
 
 
 def test_auth_and_listeners_follow_the_config() -> None:
