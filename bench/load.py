@@ -357,6 +357,7 @@ class Load:
 
 
 def run_loadgen(target: Target, load: Load, work: Path) -> dict[str, Any]:
+    work.mkdir(parents=True, exist_ok=True)
     summary = work / "loadgen.json"
     summary.unlink(missing_ok=True)
     env = {**os.environ, "BENCH_TOKEN": target.token or ""}

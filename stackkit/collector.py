@@ -51,10 +51,21 @@ QUEUE_STORAGE = "file_storage/queue"
 _DELTA = "metric.aggregation_temporality == AGGREGATION_TEMPORALITY_DELTA"
 _CUMULATIVE = "metric.aggregation_temporality == AGGREGATION_TEMPORALITY_CUMULATIVE"
 
+# A client clock off by more than this has its running totals' start times moved with their
+# timestamps. Within it they are kept exactly: a start moved by each request's own transit time
+# would shift a little with every point, and a start after a sample Prometheus already holds
+# reads as a counter reset (the stream's total counted twice).
+CLOCK_SKEW_NS = 60 * 1_000_000_000
+_SKEWED = (
+    f"(UnixNano(Now()) - datapoint.time_unix_nano > {CLOCK_SKEW_NS} or "
+    f"datapoint.time_unix_nano - UnixNano(Now()) > {CLOCK_SKEW_NS})"
+)
+
 ARRIVAL_STATEMENTS = (
-    # A running total keeps its own start, moved by the same amount as its timestamp.
+    # A running total from a skewed clock keeps its own start, moved as its timestamp is.
     "set(datapoint.start_time_unix_nano, datapoint.start_time_unix_nano + UnixNano(Now()) - "
-    f"datapoint.time_unix_nano) where {_CUMULATIVE} and datapoint.start_time_unix_nano > 0",
+    f"datapoint.time_unix_nano) where {_CUMULATIVE} and datapoint.start_time_unix_nano > 0 "
+    f"and {_SKEWED}",
     "set(datapoint.time_unix_nano, UnixNano(Now()))",
     f"set(datapoint.start_time_unix_nano, datapoint.time_unix_nano - 1000000) where {_DELTA}",
     f'set(datapoint.attributes["{INSTANCE_ATTRIBUTE}"], "${{env:HOSTNAME}}") where {_DELTA}',

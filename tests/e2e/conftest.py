@@ -50,6 +50,10 @@ class CliStack:
             env={**self.env, **(extra_env or {})},
             timeout=1200,
         )
+        if transcript := os.environ.get("STACKKIT_TEST_TRANSCRIPT"):
+            # What the README shows comes from here: a real run, not typed by hand.
+            with open(transcript, "a") as f:
+                f.write(f"$ stackkit {' '.join(args)}\n{result.stderr}{result.stdout}\n")
         if check:
             assert result.returncode == 0, (
                 f"stackkit {' '.join(args)}:\n{result.stdout}\n{result.stderr}"

@@ -27,7 +27,7 @@ from tests.fixtures.otelcol import (
 )
 
 # A minimal valid configuration per component type. Since 0.161 some types are snake_case
-# (delta_to_cumulative, prometheus_remote_write); the old names are deprecated aliases.
+# (delta_to_cumulative, cumulative_to_delta); the old names are deprecated aliases.
 SNIPPETS: dict[str, dict] = {
     # receivers (otlp gets its endpoints in _config)
     "otlp": {},
@@ -50,13 +50,15 @@ SNIPPETS: dict[str, dict] = {
         "attributes": [{"key": "deployment.environment", "value": "test", "action": "upsert"}]
     },
     "batch": {},
+    "interval": {"interval": "5s"},
     # exporters (prometheus gets its endpoint in _config)
     "prometheus": {},
-    "prometheus_remote_write": {"endpoint": "http://127.0.0.1:9/api/v1/write"},
+    "otlp_http": {"endpoint": "http://127.0.0.1:9"},
     "debug": {"verbosity": "basic"},
     # extensions (health_check gets its endpoint in _config)
     "health_check": {},
     "bearertokenauth": {"token": "test-token"},
+    "file_storage": {"directory": "/tmp"},
     # connectors
     "count": {},
 }
