@@ -254,6 +254,7 @@ def test_a_collector_rollout_loses_nothing(kube_stack: KubeStack, run_claude: Cl
     assert {p["metadata"]["name"] for p in kube_stack.pods("prometheus")} == before
     expected = add(*sessions)
     wait_for_totals(kube_stack.query, '{team_id="k8s-rollout"}', expected, timeout=180)
+    print(f"\ncollector rollout: {expected.sessions} sessions run, all arrived whole")
     kube_stack.totals.append(expected)
 
 
