@@ -314,15 +314,11 @@ def _operator(
     for port in ("metrics", "telemetry"):
         endpoint: dict[str, Any] = {"port": port, "interval": cfg.prometheus.scrape_interval}
         if port == "metrics":
-            # Created timestamps travel in the protobuf format (with the Operator's Prometheus
-            # running created-timestamp-zero-ingestion, new series count from zero). One client's
-            # series is one series whichever Collector shows it: the target's labels go.
-            endpoint["scrapeProtocols"] = ["PrometheusProto", "OpenMetricsText1.0.0"]
+            # One client's series is one series whichever Collector shows it: the target's
+            # labels go.
             endpoint["metricRelabelings"] = [
                 {"action": "labeldrop", "regex": "instance|pod|container|endpoint"}
             ]
-        else:
-            endpoint["scrapeProtocols"] = ["PrometheusText0.0.4"]
         endpoints.append(endpoint)
     groups = [
         g
@@ -336,6 +332,14 @@ def _operator(
             "metadata": {**o.meta(OTELCOL_HOST, otel.name), "labels": selected},
             "spec": {
                 "selector": {"matchLabels": labels("otelcol", stack.name)},
+                # Created timestamps travel in the protobuf format (with the Operator's Prometheus
+                # running created-timestamp-zero-ingestion, new series count from zero). The
+                # field is the ServiceMonitor's, not an endpoint's, in the Operator's schema.
+                "scrapeProtocols": [
+                    "PrometheusProto",
+                    "OpenMetricsText1.0.0",
+                    "PrometheusText0.0.4",
+                ],
                 "endpoints": endpoints,
             },
         },

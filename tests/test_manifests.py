@@ -51,6 +51,22 @@ def test_a_config_change_rolls_only_its_deployment() -> None:
     assert checksum(before, "grafana") == checksum(after, "grafana")
 
 
+def test_the_operators_rule_object_names_each_group_once() -> None:
+    # The API server refuses a PrometheusRule whose groups repeat a name (recording and alert
+    # rules are merged into one object).
+    cfg = StackConfig.model_validate(
+        {
+            **K8S,
+            "collector": {"export": "scrape"},
+            "prometheus": {"mode": "existing"},
+            "grafana": {"prometheus_url": "http://prometheus-operated.monitoring:9090"},
+        }
+    )
+    (rule,) = [d for d in _docs(cfg, "prometheus-operator") if d["kind"] == "PrometheusRule"]
+    names = [g["name"] for g in rule["spec"]["groups"]]
+    assert len(names) == len(set(names)) > 1, names
+
+
 def test_docker_target_renders_no_manifests() -> None:
     assert not [p for p in render(StackConfig()) if str(p).startswith("kubernetes/")]
 

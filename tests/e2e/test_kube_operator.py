@@ -99,7 +99,7 @@ def _operator_objects() -> list[dict[str, Any]]:
                 "ruleNamespaceSelector": {},
                 "scrapeInterval": "2s",
                 "evaluationInterval": "2s",
-                "enableFeatures": [{"name": "created-timestamp-zero-ingestion"}],
+                "enableFeatures": ["created-timestamp-zero-ingestion"],
                 "securityContext": {
                     "runAsNonRoot": True,
                     "runAsUser": 65534,
