@@ -487,6 +487,9 @@ def measure(
         lost = dropped(target)
     row = Row(case, load, summary, watcher.samples, fid, lost)
     print(f"[load]   {format_row(row)}", file=sys.stderr, flush=True)
+    for signal in ("metrics", "logs"):
+        if reasons := summary["requests"][signal]["all"].get("refused_by_reason"):
+            print(f"[load]   {signal} refused: {reasons}", file=sys.stderr, flush=True)
     return row
 
 
@@ -543,6 +546,9 @@ def cases(args: argparse.Namespace) -> list[Case]:
     out: list[Case] = []
 
     def ours(**overrides: Any) -> Callable[[DockerEngine], Callable[[Path], Any]]:
+        if args.collector_memory:
+            memory = {"memory_limit_mib": args.collector_memory}
+            overrides = {**overrides, "collector": {**overrides.get("collector", {}), **memory}}
         return lambda engine: lambda work: stackkit_stack(engine, work, **overrides)
 
     for n in sizes:
@@ -619,6 +625,9 @@ def main() -> None:
         "--day", type=int, default=0, help="developers for the compressed working day (0: none)"
     )
     parser.add_argument("--only", default="", help="only the cases whose label matches")
+    parser.add_argument(
+        "--collector-memory", type=int, default=0, help="collector.memory_limit_mib for our cases"
+    )
     parser.add_argument("--write", type=Path)
     args = parser.parse_args()
     if args.short:

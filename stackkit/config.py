@@ -158,7 +158,14 @@ class CollectorConfig(_Model):
     http: HttpListener = HttpListener()
     auth: AuthConfig = AuthConfig()
     tls: TLSConfig = TLSConfig()
-    memory_limit_mib: StrictInt = Field(512, ge=64, le=262_144)
+    memory_limit_mib: StrictInt = Field(
+        1024,
+        ge=64,
+        le=262_144,
+        description="The Collector's memory limiter: past it, clients are refused at the door. "
+        "1024 holds 10,000 developers (bench/results-load.md); it also sets max_series' default "
+        "and the container's memory limit (a quarter more).",
+    )
     batch: BatchConfig = BatchConfig()
     health_port: Port = 13133
     metrics_port: Port = Field(

@@ -16,7 +16,7 @@ collector:
     enabled: true                  # clients must send "Authorization: Bearer <token>"
     token_env: STACKKIT_OTLP_TOKEN # token from this variable; generated and kept if unset
   # tls: {cert_file: server.crt, key_file: server.key, ca_file: ca.crt}
-  memory_limit_mib: 512
+  memory_limit_mib: 1024
   batch: {timeout: 1s, send_batch_size: 2048, send_batch_max_size: 4096}
   export: otlp             # otlp (pushed, queued across restarts) | scrape
   max_stale: 5m            # a stream idle this long is forgotten (it restarts from zero, exactly)
