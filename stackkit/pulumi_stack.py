@@ -167,6 +167,16 @@ def _clear_dead_locks(cfg: StackConfig, progress: Progress) -> None:
         if not _pid_alive(data.get("pid")):
             lock.unlink(missing_ok=True)
             progress(f"removed the lock of an earlier run that was stopped (pid {data.get('pid')})")
+            _clear_torn_writes(cfg)
+
+
+def _clear_torn_writes(cfg: StackConfig) -> None:
+    """A run killed while writing the state leaves an empty attributes file beside it (Pulumi
+    then fails with "failed to load checkpoint: EOF") and a half-written temporary file."""
+    folder = backend(cfg) / ".pulumi" / "stacks" / PROJECT
+    for path in folder.glob(f"{stack_name(cfg)}.json*"):
+        if (path.suffix == ".attrs" and path.stat().st_size == 0) or path.suffix == ".tmp":
+            path.unlink(missing_ok=True)
 
 
 def _work_dir(cfg: StackConfig) -> Path:

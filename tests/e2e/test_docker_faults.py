@@ -163,7 +163,10 @@ def _release_tree(tag: str, into: Path) -> Path:
         )
     tree = into / tag
     with tarfile.open(archive) as tar:
-        tar.extractall(tree, filter="data")
+        if hasattr(tarfile, "data_filter"):  # Python 3.11.4 and newer
+            tar.extractall(tree, filter="data")
+        else:
+            tar.extractall(tree)  # our own repository's archive
     return tree
 
 

@@ -3,9 +3,11 @@ could deliver arrived whole, with exact totals (raw samples and the dashboards' 
 
 from __future__ import annotations
 
-import socket
+import http.client
 import threading
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -70,11 +72,16 @@ def waves(
     probing = threading.Event()
 
     def probe() -> None:
-        """When the OTLP port refused connections, to the tenth of a second."""
+        """When the OTLP receiver did not answer, to the tenth of a second. A request, not a
+        connection: Docker's port proxy accepts connections while the Collector behind it is
+        stopping; any HTTP answer (405, 401) means the receiver is there."""
+        url = f"http://127.0.0.1:{port}/v1/metrics"
         while not probing.is_set():
             try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-            except OSError:
+                urllib.request.urlopen(url, timeout=0.5).close()
+            except urllib.error.HTTPError:
+                pass
+            except (OSError, http.client.HTTPException):
                 refused.append(time.time())
             time.sleep(0.05)
 
