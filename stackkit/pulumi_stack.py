@@ -301,25 +301,24 @@ def exclusive(cfg: StackConfig, progress: Progress) -> Iterator[None]:
     private_folder(path.parent)
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
     try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = os.pread(fd, 64, 0).decode(errors="replace").strip() or "?"
-            progress(
-                f"another stackkit command is changing stack {cfg.name} (pid {holder}); waiting"
-            )
-            deadline = time.monotonic() + LOCK_WAIT_S
-            while True:
-                try:
-                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                    break
-                except BlockingIOError:
-                    if time.monotonic() > deadline:
-                        raise DeployError(
-                            f"stack {cfg.name} is still being changed by pid {holder} after "
-                            f"{LOCK_WAIT_S:.0f}s: let it finish (or stop it), then run this again"
-                        ) from None
-                    time.sleep(0.5)
+        deadline, holder = time.monotonic() + LOCK_WAIT_S, ""
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if not holder:
+                    holder = os.pread(fd, 64, 0).decode(errors="replace").strip() or "?"
+                    progress(
+                        f"another stackkit command is changing stack {cfg.name} (pid {holder}); "
+                        "waiting"
+                    )
+                elif time.monotonic() > deadline:
+                    raise DeployError(
+                        f"stack {cfg.name} is still being changed by pid {holder} after "
+                        f"{LOCK_WAIT_S:.0f}s: let it finish (or stop it), then run this again"
+                    ) from None
+                time.sleep(0.5)
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
         yield
