@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import manifests, model, preflight, pulumi_stack
+from . import manifests, model, preflight, pulumi_stack, readiness
 from .config import StackConfig
 from .docker_api import Engine
 from .endpoint import otlp_token
@@ -223,6 +223,7 @@ def up(cfg: StackConfig, progress: Progress = _quiet) -> Result:
     outputs: dict[str, Any] = stack.published_urls(cfg.docker.bind_address)
     outputs["target"] = cfg.target
     write_private(stack_dir(cfg.name) / OUTPUTS_FILE, json.dumps(outputs, indent=2, sort_keys=True))
+    readiness.wait(stack, cfg.docker.bind_address, engine, progress)
     unchanged.record(cfg, stamp, engine)
     return Result(outcome.changes, outputs)
 

@@ -70,23 +70,27 @@ class Engine:
             f"unsupported DOCKER_HOST scheme {url.scheme!r}: use unix:// or tcp://"
         )
 
-    def _request(self, method: str, path: str, timeout: float = 10.0) -> tuple[int, Any]:
+    def _raw(self, method: str, path: str, timeout: float) -> tuple[int, str, bytes]:
+        """The status, content type and body (at most MAX_BODY_BYTES) of one request."""
         conn = self._connection(timeout)
         try:
             conn.request(method, path)
             resp = conn.getresponse()
-            body = resp.read(MAX_BODY_BYTES)
+            return resp.status, resp.getheader("Content-Type") or "", resp.read(MAX_BODY_BYTES)
         except (OSError, http.client.HTTPException) as e:
             raise DockerUnavailable(
                 f"no Docker engine answers at {self.host} ({printable(str(e))})"
             ) from None
         finally:
             conn.close()
+
+    def _request(self, method: str, path: str, timeout: float = 10.0) -> tuple[int, Any]:
+        status, content_type, body = self._raw(method, path, timeout)
         text = body.decode("utf-8", "replace")
-        if "json" not in (resp.getheader("Content-Type") or ""):
-            return resp.status, text
+        if "json" not in content_type:
+            return status, text
         try:
-            return resp.status, json.loads(text) if text.strip() else None
+            return status, json.loads(text) if text.strip() else None
         except ValueError:
             pass
         try:
@@ -97,7 +101,7 @@ class Engine:
                 f"what answers at {self.host} is not a Docker engine (its answer to "
                 f"{method} {path.split('?')[0]} is not JSON)"
             ) from None
-        return resp.status, lines[-1] if lines else None
+        return status, lines[-1] if lines else None
 
     def ping(self) -> None:
         """Raise DockerUnavailable unless the engine answers."""
@@ -148,6 +152,40 @@ class Engine:
         status, _ = self._request("DELETE", f"/networks/{quote(name, safe='')}")
         return status in (200, 204)
 
+    def state(self, name: str) -> ContainerState | None:
+        """The container's state and the host ports it binds, or None when it is not there."""
+        status, body = self._request("GET", f"/containers/{quote(name, safe='')}/json")
+        if status != 200 or not isinstance(body, dict):
+            return None
+        state, host = _dict(body.get("State")), _dict(body.get("HostConfig"))
+        bindings = _dict(host.get("PortBindings"))
+        ports = set()
+        for binds in bindings.values():
+            for b in binds if isinstance(binds, list) else []:
+                port = str(b.get("HostPort") or "") if isinstance(b, dict) else ""
+                if port.isdigit() and 0 < int(port) < 65536:
+                    ports.add(int(port))
+        count = body.get("RestartCount")
+        return ContainerState(
+            status=str(state.get("Status") or "?"),
+            exit_code=state.get("ExitCode") if isinstance(state.get("ExitCode"), int) else None,
+            restarts=count if isinstance(count, int) and not isinstance(count, bool) else 0,
+            host_ports=frozenset(ports),
+        )
+
+    def log_tail(self, name: str, lines: int = 5) -> list[str]:
+        """The container's last ``lines`` lines of output (stdout and stderr), printable."""
+        status, _, body = self._raw(
+            "GET", f"/containers/{quote(name, safe='')}/logs?stdout=1&stderr=1&tail={lines}", 10
+        )
+        if status != 200:
+            return []
+        # Without a TTY the engine frames each chunk (older engines say raw-stream regardless).
+        if body[:1] in (b"\0", b"\1", b"\2") and body[1:4] == b"\0\0\0":
+            body = _demultiplex(body)
+        text = body.decode("utf-8", "replace")
+        return [printable(line) for line in text.splitlines() if line.strip()][-lines:]
+
     def containers(self, label: str) -> list[dict[str, Any]]:
         """Containers (running or not) carrying ``label`` (``key=value``), in a checked shape:
         ``Labels`` a dict of strings, ``Ports`` dicts with an int ``PublicPort`` when published,
@@ -157,6 +195,33 @@ class Engine:
         if status != 200 or not isinstance(body, list):
             return []
         return [_container(c) for c in body if isinstance(c, dict)]
+
+
+@dataclass(frozen=True)
+class ContainerState:
+    """What the engine says of one container."""
+
+    status: str
+    """created, running, restarting, paused, exited or dead."""
+    exit_code: int | None
+    restarts: int
+    """How often the engine restarted it (its restart policy)."""
+    host_ports: frozenset[int]
+    """Host ports it binds when it runs (held by the engine while it restarts, too)."""
+
+
+def _dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _demultiplex(body: bytes) -> bytes:
+    """The payload of Docker's stream framing (8-byte headers: stream, 0, 0, 0, size)."""
+    out, at = bytearray(), 0
+    while at + 8 <= len(body):
+        size = int.from_bytes(body[at + 4 : at + 8], "big")
+        out += body[at + 8 : at + 8 + size]
+        at += 8 + size
+    return bytes(out)
 
 
 def _container(raw: dict[str, Any]) -> dict[str, Any]:

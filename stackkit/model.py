@@ -145,6 +145,16 @@ class Stack:
                 keys.setdefault(ref.secret, set()).add(ref.key)
         return {name: tuple(sorted(k)) for name, k in sorted(keys.items())}
 
+    def probe_urls(self, bind_address: str) -> dict[str, str]:
+        """Each component's readiness probe as the Docker host reaches it (its port published)."""
+        host = {"0.0.0.0": "127.0.0.1", "::": "[::1]"}.get(bind_address, bind_address)
+        host = f"[{host}]" if ":" in host and not host.startswith("[") else host
+        return {
+            c.name: f"http://{host}:{c.ready.port}{c.ready.path}"
+            for c in self.components
+            if any(p.number == c.ready.port and p.audience != "internal" for p in c.ports)
+        }
+
     def published_urls(self, bind_address: str) -> dict[str, Any]:
         """Where people on the Docker host reach the stack: Grafana, Prometheus, OTLP."""
         h = "localhost" if bind_address in ("127.0.0.1", "0.0.0.0", "::", "::1") else bind_address

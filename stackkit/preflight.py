@@ -82,6 +82,10 @@ def _published_by_stack(engine: Engine, name: str) -> set[int]:
         for p in c.get("Ports") or []:
             if p.get("PublicPort"):
                 ports_in_use.add(int(p["PublicPort"]))
+        if c.get("State") == "restarting":
+            # Between tries the engine lists no ports, yet its proxy may hold them a moment.
+            state = engine.state(c.get("Id") or c.get("Name", ""))
+            ports_in_use |= state.host_ports if state else set()
     return ports_in_use
 
 

@@ -85,7 +85,8 @@ class DockerStack(pulumi.ComponentResource):
             must_run=False,
             attach=True,
             labels=[docker.ContainerLabelArgs(label="stackkit.stack", value=name)],
-            opts=self.child,
+            # A fixed name, as the components have: the old one must go first.
+            opts=pulumi.ResourceOptions(parent=self, delete_before_replace=True),
         )
 
     def _container(

@@ -14,7 +14,7 @@ import pytest
 
 from stackkit import deploy, preflight
 from stackkit.config import StackConfig
-from stackkit.docker_api import Engine
+from stackkit.docker_api import ContainerState, Engine
 from stackkit.errors import DeployError
 from tests.fixtures import free_port
 
@@ -47,7 +47,7 @@ class FakeEngine:
         return self.pull_error
 
     def containers(self, label: str) -> list[dict[str, Any]]:
-        return [{"Ports": [{"PublicPort": p} for p in self.published]}]
+        return [{"Ports": [{"PublicPort": p} for p in self.published], "State": "running"}]
 
 
 @pytest.fixture
@@ -113,6 +113,33 @@ def test_ports_our_own_stack_holds_are_fine(engine: Any) -> None:
             )
         )
         preflight.docker(cfg, deploy.build(cfg), _quiet)
+
+
+def test_ports_our_restarting_container_binds_are_fine(engine: Any) -> None:
+    """A crash-looping container of the stack lists no ports, yet the engine holds them between
+    tries: they are the stack's own, and the next `up` replaces that container."""
+
+    class Restarting(FakeEngine):
+        def containers(self, label: str) -> list[dict[str, Any]]:
+            return [
+                {"Id": "abc", "Name": "claude-code-otelcol", "Ports": [], "State": "restarting"}
+            ]
+
+        def state(self, name: str) -> ContainerState:
+            assert name == "abc"
+            return ContainerState("restarting", 1, 9, frozenset(self.published))
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        cfg = _on_free_ports(port)
+        images = {cfg.images.resolve(c) for c in ("otelcol", "prometheus", "grafana")}
+        engine(Restarting(images, published=[port]))
+        preflight.docker(cfg, deploy.build(cfg), _quiet)
+        engine(Restarting(images, published=[]))
+        with pytest.raises(DeployError, match=f"port {port} on 127.0.0.1"):
+            preflight.docker(cfg, deploy.build(cfg), _quiet)
 
 
 class FakeApi:

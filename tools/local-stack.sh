@@ -6,7 +6,8 @@
 #   2. the Pulumi CLI and Docker provider: `pulumi` from PATH when it is the pinned version, else
 #      both are built offline into the tool cache (tools/build-pulumi*.sh; minutes, once);
 #   3. images: each pinned image is used if present, else pulled; if it cannot be pulled, it is
-#      built locally as the tests build it (tools/build-images.sh). Grafana cannot be built
+#      built locally as the tests build it (tools/build-images.sh), and a local build is rebuilt
+#      when its sources changed since (a checkout's pull or upgrade). Grafana cannot be built
 #      offline: the locally built "Grafana" is a placeholder that serves the provisioned files,
 #      not Grafana. With registry access (or images.registry pointing at a mirror) real images run;
 #   4. `stackkit up` with the config given as the first argument (default: ./stackkit.yaml if any).
@@ -33,9 +34,15 @@ if [[ "$(pulumi version 2>/dev/null)" != "v$PULUMI_VERSION" ]]; then
   export PATH PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION=true
 fi
 
-missing=()
+missing=() local_builds=()
 while read -r component ref; do
-  docker image inspect "$ref" >/dev/null 2>&1 && continue
+  if built="$(docker image inspect --format '{{ index .Config.Labels "org.stackkit.content" }}' "$ref" 2>/dev/null)"; then
+    # A local build from an older checkout may lack what today's config needs (a Collector
+    # without the components the pipeline names crash-loops): build-images.sh rebuilds it when
+    # its sources changed, and leaves it alone (seconds) when they did not.
+    [[ -n $built ]] && local_builds+=("$component")
+    continue
+  fi
   log "pulling $ref"
   docker pull -q "$ref" >/dev/null 2>&1 || missing+=("$component")
 done < <(.venv/bin/python - "${stackkit_args[@]}" <<'PY'
@@ -49,6 +56,9 @@ PY
 if ((${#missing[@]})); then
   log "no registry has ${missing[*]}: building them locally (grafana becomes a placeholder, not Grafana)"
   DOCKER_HOST="${DOCKER_HOST:-unix:///var/run/docker.sock}" DOCKER_BUILDKIT=0 tools/build-images.sh "${missing[@]}" >/dev/null
+fi
+if ((${#local_builds[@]})); then
+  DOCKER_HOST="${DOCKER_HOST:-unix:///var/run/docker.sock}" DOCKER_BUILDKIT=0 tools/build-images.sh "${local_builds[@]}" >/dev/null
 fi
 
 exec "${stackkit[@]}" up "${stackkit_args[@]}"

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from stackkit.config import StackConfig
 from tests.conftest import ROOT
 from tests.e2e.conftest import Deployed
 from tests.e2e.waves import check, waves
@@ -146,6 +147,29 @@ def test_two_ups_at_once_the_second_waits(deploy_stack: Callable[..., Deployed])
     assert second.returncode == 0, err2
     assert "another stackkit command is changing stack" in err2, err2
     healthy(d)
+
+
+def test_a_component_that_cannot_start_fails_up_and_a_fixed_config_repairs_it(
+    deploy_stack: Callable[..., Deployed],
+) -> None:
+    """An image that cannot run the Collector's config (as a stale local build could not) makes
+    `up` fail with that container's own words, not say "done" over a crash loop; the next `up`
+    with a working image replaces it, though the crash-looping container held its ports."""
+    wrong = StackConfig().images.resolve("prometheus")
+    d = deploy_stack(images={"otelcol": wrong})
+    broken = d.stackkit("up", check=False)
+    assert broken.returncode == 1, broken.stderr
+    error = broken.stderr.strip().splitlines()[-1]
+    assert error.startswith(f"error: {d.name}-otelcol keeps restarting"), broken.stderr
+    assert "flag" in error and "run `stackkit up` again" in error, error  # Prometheus' words
+    state = d.engine.docker("inspect", "-f", "{{.RestartCount}}", f"{d.name}-otelcol")
+    assert int(state.stdout) >= 1
+    d.config["images"] = {}
+    d.write_config()
+    fixed = d.stackkit("up")
+    assert "replaced container" in fixed.stderr and "done:" in fixed.stderr, fixed.stderr
+    healthy(d)
+    assert "done: no changes" in d.stackkit("up").stderr
 
 
 def _release_tree(tag: str, into: Path) -> Path:
