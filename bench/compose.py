@@ -12,7 +12,7 @@ import yaml
 
 from stackkit.config import StackConfig
 from stackkit.deploy import build, secret_values
-from stackkit.model import Component
+from stackkit.model import Component, Stack
 
 
 def compose_project(cfg: StackConfig, folder: Path) -> Path:
@@ -54,8 +54,8 @@ def compose_project(cfg: StackConfig, folder: Path) -> Path:
         if c.data_dir:
             volumes[f"{c.name}-data"] = {}
             service["volumes"].append(f"{c.name}-data:{c.data_dir}")
-            if not c.image_owns_data_dir:
-                services[f"{c.name}-volume-init"] = _volume_init(stack_image(stack), c)
+            if c.chown_data_dir:
+                services[f"{c.name}-volume-init"] = _volume_init(stack, c)
                 service["depends_on"] = {
                     f"{c.name}-volume-init": {"condition": "service_completed_successfully"}
                 }
@@ -71,16 +71,12 @@ def compose_project(cfg: StackConfig, folder: Path) -> Path:
     return path
 
 
-def stack_image(stack: Any) -> str:
-    """The image whose busybox gives a volume to its user (as stackkit's Docker program does)."""
-    return str(stack.component("prometheus").image)
-
-
-def _volume_init(image: str, c: Component) -> dict[str, Any]:
+def _volume_init(stack: Stack, c: Component) -> dict[str, Any]:
+    entrypoint, *command = stack.chown_command(c)
     return {
-        "image": image,
+        "image": stack.volume_init_image,
         "user": "0:0",
-        "entrypoint": ["/bin/busybox"],
-        "command": ["chown", f"{c.user}:{c.user}", c.data_dir],
+        "entrypoint": [entrypoint],
+        "command": command,
         "volumes": [f"{c.name}-data:{c.data_dir}"],
     }

@@ -445,6 +445,13 @@ class KubernetesConfig(_Model):
     kubeconfig: FilePath | None = None
     context: Text | None = None
     storage_class: DnsSubdomain | None = None
+    volume_init: StrictBool = Field(
+        False,
+        description="Give each new data volume to its component's non-root user with an init "
+        "container (root, CAP_CHOWN only, a few seconds per start) before the component starts. "
+        "Needed on storage that ignores fsGroup (the host-path provisioner and some local ones); "
+        "the namespace's Pod Security level is then baseline instead of restricted.",
+    )
     prometheus_storage: VolumeSize = "20Gi"
     grafana_storage: VolumeSize = "2Gi"
     collector_service_type: Literal["ClusterIP", "LoadBalancer", "NodePort"] = Field(

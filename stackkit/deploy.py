@@ -187,7 +187,9 @@ def _remover(cfg: StackConfig, engine: Engine) -> Callable[[str, str], None]:
 
 
 def _image_ids(stack: model.Stack, engine: Engine) -> dict[str, str]:
-    return {c.name: engine.image_id(c.image) or c.image for c in stack.components}
+    refs = {c.name: c.image for c in stack.components}
+    refs[model.VOLUME_INIT] = stack.volume_init_image
+    return {name: engine.image_id(ref) or ref for name, ref in refs.items()}
 
 
 def up(cfg: StackConfig, progress: Progress = _quiet) -> Result:
@@ -231,7 +233,7 @@ def up(cfg: StackConfig, progress: Progress = _quiet) -> Result:
 def _up_kubernetes(cfg: StackConfig, progress: Progress) -> Result:
     from .kube_status import diagnose, endpoints
 
-    preflight.kubernetes(cfg, progress)
+    preflight.kubernetes(cfg, build(cfg), progress)
     try:
         outcome = pulumi_stack.run(cfg, "up", _kube_program(cfg, True), progress)
     except DeployError as e:
@@ -254,7 +256,7 @@ def _program(cfg: StackConfig, running: bool) -> Callable[[], None]:
 def preview(cfg: StackConfig, progress: Progress = _quiet) -> Result:
     """What `up` would change, without changing anything."""
     if cfg.target == "kubernetes":
-        preflight.kubernetes(cfg, progress)
+        preflight.kubernetes(cfg, build(cfg), progress)
     else:
         preflight.docker(cfg, build(cfg), progress)
     return Result(pulumi_stack.run(cfg, "preview", _program(cfg, True), progress).changes)

@@ -207,9 +207,9 @@ def diagnose(cfg: StackConfig, cluster: kube_api.Cluster) -> str:
                 lines.append(
                     f"\n  {w.name} runs as a non-root user and cannot write its volume: the "
                     "StorageClass gives volumes that root owns and ignores fsGroup (host-path "
-                    "and several local provisioners do). Choose a StorageClass that applies "
-                    "fsGroup (kubernetes.storage_class; most CSI drivers do), or give the "
-                    "volume's folder to the pod's user on the node"
+                    "and several local provisioners do). Set kubernetes.volume_init: true (an "
+                    "init container gives the volume to its user), or choose a StorageClass "
+                    "that applies fsGroup (kubernetes.storage_class; most CSI drivers do)"
                 )
         elif not w.rolled_out:
             lines.append(f"\n  {w.name}: {w.ready}/{w.desired} pods Ready")

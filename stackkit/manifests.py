@@ -20,7 +20,7 @@ from typing import Any
 import yaml
 
 from .config import StackConfig
-from .model import OTELCOL_HOST, Component, Stack
+from .model import OTELCOL_HOST, VOLUME_INIT, Component, Stack
 
 PART_OF = "stackkit"
 CHECKSUM = "stackkit/config-checksum"
@@ -162,7 +162,7 @@ class _Objects:
                 }
                 for var, ref in sorted(c.secret_env.items())
             ]
-        return {
+        pod: dict[str, Any] = {
             "automountServiceAccountToken": False,
             "securityContext": {
                 "runAsNonRoot": True,
@@ -174,6 +174,33 @@ class _Objects:
             },
             "containers": [container],
             "volumes": volumes,
+        }
+        if c.data_dir and c.chown_data_dir:
+            pod["initContainers"] = [self.volume_init(c)]
+        return pod
+
+    def volume_init(self, c: Component) -> dict[str, Any]:
+        """Gives a claim that the storage left root's (fsGroup ignored) to ``c``'s user: root,
+        with CAP_CHOWN and nothing else, for the one command."""
+        return {
+            "name": VOLUME_INIT,
+            "image": self.stack.volume_init_image,
+            "imagePullPolicy": "IfNotPresent",
+            "command": list(self.stack.chown_command(c)),
+            "resources": {
+                "requests": {"cpu": "10m", "memory": "16Mi"},
+                "limits": {"memory": "32Mi"},
+            },
+            "securityContext": {
+                "allowPrivilegeEscalation": False,
+                "capabilities": {"drop": ["ALL"], "add": ["CHOWN"]},
+                "readOnlyRootFilesystem": True,
+                "runAsNonRoot": False,
+                "runAsUser": 0,
+                "runAsGroup": 0,
+            },
+            "terminationMessagePolicy": "FallbackToLogsOnError",
+            "volumeMounts": [{"name": "data", "mountPath": c.data_dir}],
         }
 
     def deployment(self, c: Component, rolling: bool) -> dict[str, Any]:
@@ -473,15 +500,17 @@ def manifests(
         out[f"{PREFIX}/grafana-sidecar.yaml"] = _grafana_sidecar(o, cfg, files)
     if (ingress := _ingress(o, cfg, stack)) is not None:
         out[f"{PREFIX}/ingress.yaml"] = [ingress]
+    level = "baseline" if any(c.chown_data_dir for c in stack.components) else "restricted"
     out[f"{PREFIX}/namespace.yaml"] = [
         {
             "apiVersion": "v1",
             "kind": "Namespace",
             "metadata": {
                 "name": k8s.namespace,
+                # A root init container (kubernetes.volume_init) is baseline, not restricted.
                 "labels": {
-                    "pod-security.kubernetes.io/enforce": "restricted",
-                    "pod-security.kubernetes.io/warn": "restricted",
+                    "pod-security.kubernetes.io/enforce": level,
+                    "pod-security.kubernetes.io/warn": level,
                 },
             },
         }

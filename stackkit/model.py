@@ -50,6 +50,9 @@ REMOTE_WRITE_SECRET = "stackkit-remote-write"
 TLS_SECRET = "stackkit-otlp-tls"
 
 # Users the upstream images run as.
+VOLUME_INIT = "volume-init"
+"""What gives a new data volume to its component's user (see ``Stack.chown_command``)."""
+
 OTELCOL_UID = 10001
 PROMETHEUS_UID = 65534
 GRAFANA_UID = 472
@@ -109,9 +112,10 @@ class Component:
     replicas: int = 1
     shell_probe: bool = False
     """The image carries ``wget``, so a container runtime can run the readiness probe itself."""
-    image_owns_data_dir: bool = True
-    """The image has ``data_dir``, owned by ``user``: a new Docker volume there copies it. When
-    False, a new volume is root's and must be given to ``user`` first."""
+    chown_data_dir: bool = False
+    """A new volume at ``data_dir`` is root's and must be given to ``user`` before the component
+    starts (see ``Stack.chown_command``): the image has no such folder for Docker to copy, or the
+    cluster's storage ignores fsGroup."""
 
     def port(self, name: str) -> Port:
         """The port called ``name``."""
@@ -129,6 +133,15 @@ class Stack:
     components: tuple[Component, ...]
     otlp_tls: bool = False
     """The OTLP endpoints serve TLS."""
+    volume_init_image: str = ""
+    """An image with busybox (Prometheus'): it gives a new data volume to its component's user."""
+
+    def chown_command(self, c: Component) -> tuple[str, ...]:
+        """The command, run as root with CAP_CHOWN only, that gives ``c``'s data folder to
+        ``c``'s user."""
+        if c.data_dir is None:
+            raise KeyError(f"{c.name} has no data folder")
+        return ("/bin/busybox", "chown", f"{c.user}:{c.user}", c.data_dir)
 
     def component(self, name: str) -> Component:
         """The component called ``name``."""
@@ -251,7 +264,8 @@ def build(cfg: StackConfig, files: Mapping[str, str]) -> Stack:
         secret_env=otel_env,
         secret_files=otel_files,
         replicas=cfg.kubernetes.collector_replicas if cfg.target == "kubernetes" else 1,
-        image_owns_data_dir=False,  # upstream's image is FROM scratch: no /var/lib/otelcol
+        # Upstream's image is FROM scratch: no /var/lib/otelcol for a new volume to copy.
+        chown_data_dir=cfg.target == "docker",
     )
     remote_write = {
         f"{PROMETHEUS_SECRETS_DIR}/{t.name}": SecretRef(REMOTE_WRITE_SECRET, t.name)
@@ -262,6 +276,8 @@ def build(cfg: StackConfig, files: Mapping[str, str]) -> Stack:
     prom_files = _under(files, "prometheus", skip="tests/")
     if prom.mode == "agent":
         prom_files = {p: t for p, t in prom_files.items() if not p.startswith("rules/")}
+    # Claims on storage that ignores fsGroup stay root's: given to the user first, if asked.
+    chown_claims = cfg.target == "kubernetes" and cfg.kubernetes.volume_init
     prometheus = Component(
         name="prometheus",
         image=cfg.images.resolve("prometheus"),
@@ -276,6 +292,7 @@ def build(cfg: StackConfig, files: Mapping[str, str]) -> Stack:
         cpu_millis=250,
         data_dir=PROMETHEUS_DATA,
         data_size=cfg.kubernetes.prometheus_storage,
+        chown_data_dir=chown_claims,
         secret_files=remote_write,
         shell_probe=True,
     )
@@ -293,6 +310,7 @@ def build(cfg: StackConfig, files: Mapping[str, str]) -> Stack:
         cpu_millis=100,
         data_dir=GRAFANA_DATA,
         data_size=cfg.kubernetes.grafana_storage,
+        chown_data_dir=chown_claims,
         secret_files={
             f"{GRAFANA_SECRETS_DIR}/admin-password": SecretRef(GRAFANA_SECRET, "password")
         },
@@ -303,4 +321,9 @@ def build(cfg: StackConfig, files: Mapping[str, str]) -> Stack:
         components.append(prometheus)
     if graf.mode == "deploy":
         components.append(grafana)
-    return Stack(cfg.name, tuple(components), otlp_tls=col.tls.enabled)
+    return Stack(
+        cfg.name,
+        tuple(components),
+        otlp_tls=col.tls.enabled,
+        volume_init_image=cfg.images.resolve("prometheus"),
+    )

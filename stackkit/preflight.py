@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import socket
 from collections.abc import Callable
+from typing import Any
 
 from . import kube_api, model
 from .config import StackConfig
@@ -109,7 +110,26 @@ def cluster(cfg: StackConfig) -> kube_api.Cluster:
         raise DeployError(str(e)) from None
 
 
-def kubernetes(cfg: StackConfig, progress: Progress) -> kube_api.Cluster:
+# Provisioners whose volumes root owns, with fsGroup ignored: a non-root component cannot write.
+IGNORE_FSGROUP = frozenset({"kubernetes.io/host-path"})
+
+
+def _storage_fits(cfg: StackConfig, stack: model.Stack, storage_class: dict[str, Any]) -> None:
+    provisioner = str(storage_class.get("provisioner", ""))
+    claims = [c.name for c in stack.components if c.data_dir]
+    if provisioner not in IGNORE_FSGROUP or not claims or cfg.kubernetes.volume_init:
+        return
+    name = storage_class["metadata"]["name"]
+    raise DeployError(
+        f"StorageClass {name} ({provisioner}) gives volumes that root owns and ignores fsGroup: "
+        f"{' and '.join(claims)}, which run as non-root users, could not write theirs. Set "
+        "kubernetes.volume_init: true (an init container gives each volume to its user), or "
+        "choose a StorageClass that applies fsGroup (kubernetes.storage_class); nothing was "
+        "changed"
+    )
+
+
+def kubernetes(cfg: StackConfig, stack: model.Stack, progress: Progress) -> kube_api.Cluster:
     """Fail before any change when the cluster, a permission or a StorageClass is missing."""
     k8s = cfg.kubernetes
     c = cluster(cfg)
@@ -135,20 +155,27 @@ def kubernetes(cfg: StackConfig, progress: Progress) -> kube_api.Cluster:
         raise DeployError(f"{e}; nothing was changed") from None
     names = sorted(s["metadata"]["name"] for s in classes)
     if k8s.storage_class:
-        if k8s.storage_class not in names:
+        chosen = [s for s in classes if s["metadata"]["name"] == k8s.storage_class]
+        if not chosen:
             raise DeployError(
                 f"kubernetes.storage_class {k8s.storage_class!r} does not exist in the cluster "
                 f"(it has: {', '.join(names) or 'none'}); nothing was changed"
             )
-    elif not any(
-        s["metadata"].get("annotations", {}).get("storageclass.kubernetes.io/is-default-class")
-        == "true"
-        for s in classes
-    ):
-        raise DeployError(
-            "the cluster has no default StorageClass for the data volumes: set "
-            f"kubernetes.storage_class to one of: {', '.join(names) or '(none exist)'}; "
-            "nothing was changed"
-        )
+    else:
+        chosen = [
+            s
+            for s in classes
+            if s["metadata"]
+            .get("annotations", {})
+            .get("storageclass.kubernetes.io/is-default-class")
+            == "true"
+        ]
+        if not chosen:
+            raise DeployError(
+                "the cluster has no default StorageClass for the data volumes: set "
+                f"kubernetes.storage_class to one of: {', '.join(names) or '(none exist)'}; "
+                "nothing was changed"
+            )
+    _storage_fits(cfg, stack, chosen[0])
     progress(f"  Kubernetes {version.get('gitVersion', '?')}: reachable, permissions ok")
     return c

@@ -8,14 +8,13 @@ from typing import Any
 import pulumi
 import pulumi_docker as docker
 
-from stackkit.model import Component, Stack
+from stackkit.model import VOLUME_INIT, Component, Stack
 
 from ._common import StackArgs
 
 RESTART = "unless-stopped"
 # Images whose data folder does not exist in the image get a fresh, root-owned volume; a
 # one-shot container gives it to the component's user (busybox from the Prometheus image).
-VOLUME_INIT_IMAGE = "prometheus"
 
 
 class DockerStack(pulumi.ComponentResource):
@@ -61,25 +60,25 @@ class DockerStack(pulumi.ComponentResource):
     def _run(self, name: str, stack: Stack) -> None:
         net = docker.Network(f"{name}-net", name=f"{name}-net", opts=self.child)
         images = {c.name: self.args.images.get(c.name, c.image) for c in stack.components}
+        busybox = self.args.images.get(VOLUME_INIT, stack.volume_init_image)
         for c in stack.components:
             depends: list[pulumi.Resource] = []
-            if c.data_dir and not c.image_owns_data_dir:
-                depends.append(self._give_volume(name, c, c.data_dir, images[VOLUME_INIT_IMAGE]))
+            if c.data_dir and c.chown_data_dir:
+                depends.append(self._give_volume(name, c, busybox))
             self.containers[c.name] = self._container(name, c, net, images[c.name], depends)
 
-    def _give_volume(
-        self, name: str, c: Component, data_dir: str, busybox_image: str
-    ) -> docker.Container:
+    def _give_volume(self, name: str, c: Component, busybox_image: str) -> docker.Container:
+        entrypoint, *command = self.args.stack.chown_command(c)
         return docker.Container(
             f"{name}-{c.name}-volume-init",
             name=f"{name}-{c.name}-volume-init",
             image=busybox_image,
             user="0:0",
-            entrypoints=["/bin/busybox"],
-            command=["chown", f"{c.user}:{c.user}", data_dir],
+            entrypoints=[entrypoint],
+            command=command,
             volumes=[
                 docker.ContainerVolumeArgs(
-                    volume_name=self.volumes[c.name].name, container_path=data_dir
+                    volume_name=self.volumes[c.name].name, container_path=c.data_dir
                 )
             ],
             must_run=False,

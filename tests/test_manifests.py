@@ -67,6 +67,38 @@ def test_the_operators_rule_object_names_each_group_once() -> None:
     assert len(names) == len(set(names)) > 1, names
 
 
+def _pod(cfg: StackConfig, name: str) -> dict[str, Any]:
+    (deployment,) = [d for d in _docs(cfg, name) if d["kind"] == "Deployment"]
+    return deployment["spec"]["template"]["spec"]  # type: ignore[no-any-return]
+
+
+def test_volume_init_gives_each_claim_to_its_user_and_lowers_the_namespace_to_baseline() -> None:
+    plain = StackConfig.model_validate(K8S)
+    assert all("initContainers" not in _pod(plain, n) for n in ("otelcol", "prometheus", "grafana"))
+    (ns,) = _docs(plain, "namespace")
+    assert set(ns["metadata"]["labels"].values()) == {"restricted"}
+
+    cfg = StackConfig.model_validate({**K8S, "kubernetes": {"volume_init": True}})
+    assert "initContainers" not in _pod(cfg, "otelcol")  # no volume on Kubernetes
+    for name, uid, folder in (
+        ("prometheus", 65534, "/prometheus"),
+        ("grafana", 472, "/var/lib/grafana"),
+    ):
+        pod = _pod(cfg, name)
+        (init,) = pod["initContainers"]
+        assert init["image"] == IMAGES["prometheus"]
+        assert init["command"] == ["/bin/busybox", "chown", f"{uid}:{uid}", folder]
+        assert init["volumeMounts"] == [{"name": "data", "mountPath": folder}]
+        ctx = init["securityContext"]
+        assert ctx["capabilities"] == {"drop": ["ALL"], "add": ["CHOWN"]}
+        assert ctx["runAsUser"] == 0 and ctx["allowPrivilegeEscalation"] is False
+        # The component itself still runs as its own user.
+        assert pod["securityContext"]["runAsUser"] == uid
+        assert pod["containers"][0]["securityContext"]["runAsNonRoot"] is True
+    (ns,) = _docs(cfg, "namespace")
+    assert set(ns["metadata"]["labels"].values()) == {"baseline"}
+
+
 def test_docker_target_renders_no_manifests() -> None:
     assert not [p for p in render(StackConfig()) if str(p).startswith("kubernetes/")]
 

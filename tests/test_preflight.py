@@ -227,7 +227,7 @@ K8S = StackConfig.model_validate({"target": "kubernetes"})
 
 def test_cluster_context_and_namespace_are_named_first(fake_api: FakeApi) -> None:
     said: list[str] = []
-    preflight.kubernetes(K8S, said.append)
+    preflight.kubernetes(K8S, deploy.build(K8S), said.append)
     assert said[0].startswith("cluster http://127.0.0.1:") and "(context fake)" in said[0]
     assert said[0].endswith("namespace stackkit")
     assert set(fake_api.tokens) == {"Bearer tok-k8s"}
@@ -236,7 +236,7 @@ def test_cluster_context_and_namespace_are_named_first(fake_api: FakeApi) -> Non
 def test_a_missing_permission_stops_up(fake_api: FakeApi) -> None:
     fake_api.denied = {"networkpolicies", "secrets"}
     with pytest.raises(DeployError) as info:
-        preflight.kubernetes(K8S, _quiet)
+        preflight.kubernetes(K8S, deploy.build(K8S), _quiet)
     message = str(info.value)
     assert "may not create secrets" in message and "create networkpolicies" in message
     assert "nothing was changed" in message
@@ -246,22 +246,22 @@ def test_a_missing_namespace_needs_the_right_to_create_it(fake_api: FakeApi) -> 
     fake_api.namespace_exists = False
     fake_api.denied = {"namespaces"}
     with pytest.raises(DeployError, match="may not create the namespace stackkit"):
-        preflight.kubernetes(K8S, _quiet)
+        preflight.kubernetes(K8S, deploy.build(K8S), _quiet)
 
 
 def test_no_default_storage_class_names_the_ones_there(fake_api: FakeApi) -> None:
     fake_api.classes = [{"metadata": {"name": "slow"}}, {"metadata": {"name": "fast"}}]
     with pytest.raises(DeployError, match="set kubernetes.storage_class to one of: fast, slow"):
-        preflight.kubernetes(K8S, _quiet)
+        preflight.kubernetes(K8S, deploy.build(K8S), _quiet)
     named = StackConfig.model_validate(
         {"target": "kubernetes", "kubernetes": {"storage_class": "fast"}}
     )
-    preflight.kubernetes(named, _quiet)
+    preflight.kubernetes(named, deploy.build(named), _quiet)
     wrong = StackConfig.model_validate(
         {"target": "kubernetes", "kubernetes": {"storage_class": "ssd"}}
     )
     with pytest.raises(DeployError, match="'ssd' does not exist in the cluster"):
-        preflight.kubernetes(wrong, _quiet)
+        preflight.kubernetes(wrong, deploy.build(wrong), _quiet)
 
 
 def test_an_unreachable_cluster_says_what_to_do(tmp_path: Path) -> None:
@@ -282,10 +282,39 @@ def test_an_unreachable_cluster_says_what_to_do(tmp_path: Path) -> None:
         {"target": "kubernetes", "kubernetes": {"kubeconfig": str(kubeconfig)}}
     )
     with pytest.raises(DeployError, match="does not answer .* check the cluster is up"):
-        preflight.kubernetes(cfg, _quiet)
+        preflight.kubernetes(cfg, deploy.build(cfg), _quiet)
 
 
 def test_no_kubeconfig_at_all(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("KUBECONFIG", str(tmp_path / "none"))
     with pytest.raises(DeployError, match="no kubeconfig at .*: set kubernetes.kubeconfig"):
-        preflight.kubernetes(K8S, _quiet)
+        preflight.kubernetes(K8S, deploy.build(K8S), _quiet)
+
+
+def test_storage_that_ignores_fsgroup_needs_volume_init(fake_api: FakeApi) -> None:
+    fake_api.classes = [
+        {
+            "metadata": {
+                "name": "standard",
+                "annotations": {"storageclass.kubernetes.io/is-default-class": "true"},
+            },
+            "provisioner": "kubernetes.io/host-path",
+        },
+        {"metadata": {"name": "csi"}, "provisioner": "ebs.csi.aws.com"},
+    ]
+    with pytest.raises(DeployError) as info:
+        preflight.kubernetes(K8S, deploy.build(K8S), _quiet)
+    message = str(info.value)
+    assert message.startswith("StorageClass standard (kubernetes.io/host-path) gives volumes")
+    assert "prometheus and grafana" in message and "kubernetes.volume_init: true" in message
+    for fine in (
+        {"kubernetes": {"volume_init": True}},
+        {"kubernetes": {"storage_class": "csi"}},
+        {
+            "collector": {"export": "scrape"},
+            "prometheus": {"mode": "existing"},
+            "grafana": {"mode": "sidecar", "prometheus_url": "http://prometheus-operated:9090"},
+        },
+    ):
+        cfg = StackConfig.model_validate({"target": "kubernetes", **fine})
+        preflight.kubernetes(cfg, deploy.build(cfg), _quiet)

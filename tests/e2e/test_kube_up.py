@@ -326,3 +326,47 @@ def test_gitops_output_applied_with_kubectl_passes_verify(
         assert "step 4/4 ok" in result.stderr, result.stderr
     finally:
         kube_cluster.kubectl("delete", "namespace", "sk-gitops", "--wait=false", check=False)
+
+
+def test_storage_that_ignores_fsgroup_works_with_volume_init(
+    kube_cluster: KubeCluster,
+    docker_engine: DockerEngine,
+    pulumi_env: PulumiEnv,
+    tmp_path: Path,
+) -> None:
+    """The controller-manager's host-path provisioner makes folders root owns (0750) and ignores
+    fsGroup. `up` stops before any change and says what to do; with kubernetes.volume_init the
+    non-root Prometheus and Grafana write their volumes, and still run as their own users."""
+    kube_cluster.import_images(docker_engine, *IMAGES.values())
+    stack = _stack(kube_cluster, pulumi_env, tmp_path, "sk-hostpath")
+    stack.config["kubernetes"] |= {
+        "storage_class": kube_cluster.hostpath_storage_class,
+        "collector_replicas": 1,
+    }
+    stack.write_config()
+    refused = stack.stackkit("up", check=False)
+    assert refused.returncode == 1, refused.stderr
+    assert "ignores fsGroup" in refused.stderr and "kubernetes.volume_init: true" in refused.stderr
+    probe = kube_cluster.kubectl("get", "namespace", "sk-hostpath", check=False)
+    assert probe.returncode != 0, "nothing may be created before the storage is known to fit"
+
+    stack.config["kubernetes"]["volume_init"] = True
+    stack.write_config()
+    try:
+        stack.stackkit("up")
+        for component, uid in (("prometheus", 65534), ("grafana", 472)):
+            (pod,) = stack.pods(component)
+            assert pod["spec"]["securityContext"]["runAsUser"] == uid
+            (init,) = pod["status"]["initContainerStatuses"]
+            assert init["state"]["terminated"]["exitCode"] == 0, init
+            assert all(c["ready"] for c in pod["status"]["containerStatuses"]), component
+        # Prometheus stores what it scrapes: its volume is writable by its user.
+        deadline = time.monotonic() + 120
+        while not stack.query('up{job="otelcol"} == 1'):
+            assert time.monotonic() < deadline, "Prometheus stored nothing"
+            time.sleep(2)
+        ns = kube_cluster.kubectl_json("get", "namespace", "sk-hostpath")
+        assert ns["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "baseline"
+    finally:
+        stack.stackkit("down", "--purge", check=False)
+        kube_cluster.kubectl("delete", "namespace", "sk-hostpath", "--wait=false", check=False)

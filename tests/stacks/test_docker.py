@@ -9,6 +9,7 @@ import pytest
 
 from stackkit.config import StackConfig
 from stackkit.deploy import stack_args
+from stackkit.model import VOLUME_INIT
 from stackkit.paths import import_stacks
 
 from .conftest import RecordingMocks
@@ -16,7 +17,10 @@ from .conftest import RecordingMocks
 CONTAINER = "docker:index/container:Container"
 
 
-IMAGES = {c: f"sha256:{c}" for c in ("otelcol", "prometheus", "grafana")}
+# Image IDs as `up` passes them: each component's, and the volume init's (Prometheus' busybox).
+IMAGES = {c: f"sha256:{c}" for c in ("otelcol", "prometheus", "grafana")} | {
+    VOLUME_INIT: "sha256:prometheus"
+}
 
 
 def _deploy(cfg: StackConfig, running: bool = True) -> Any:
