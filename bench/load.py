@@ -145,11 +145,13 @@ def peer_stack(engine: DockerEngine, work: Path, peer: peers.Peer) -> Iterator[T
     prom = {
         "global": {"scrape_interval": peer.scrape_interval},
         "scrape_configs": [
+            # Prometheus' own metrics, for the head-series column only (not in the peer's setup).
+            {"job_name": "prometheus", "static_configs": [{"targets": ["localhost:9090"]}]},
             {
                 "job_name": "claude-code",
                 "scrape_interval": peer.scrape_interval,
                 "static_configs": [{"targets": [f"{name}-otelcol:{peer.exporter_port}"]}],
-            }
+            },
         ],
     }
     (work / "prometheus.yml").write_text(yaml.safe_dump(prom))
@@ -403,11 +405,21 @@ EVENT_COUNTS = {
 def fidelity(target: Target, summary: dict[str, Any], window_s: float) -> dict[str, Any]:
     """Prometheus' totals (anchored increase over the whole run) against the accepted data."""
     window = f"{int(window_s)}s"
-    worst, compared, missing = 0.0, 0, []
+    worst, overall, stored, compared, missing = 0.0, 0.0, 0.0, 0, []
     for name, spec in summary["accepted"]["metrics"].items():
         prom = PROM_NAMES.get(name)
         if prom is None:
             continue
+        # The metric's whole total, whatever labels the pipeline kept or lost: as increase()
+        # counts it (what dashboards show), and as stored (each series' highest value: a series
+        # born inside the window counts from zero, reset or not).
+        total = sum(float(g["value"]) for g in spec.get("groups", []))
+        if total:
+            url = target.prometheus_url
+            counted = _value(url, f"sum(increase({prom}[{window}] anchored))") or 0.0
+            kept = _value(url, f"sum(max_over_time({prom}[{window}]))") or 0.0
+            overall = max(overall, abs(counted - total) / total)
+            stored = max(stored, abs(kept - total) / total)
         by = spec.get("group_by", [])
         labels = [b.replace(".", "_") for b in by]
         grouping = f" by ({', '.join(labels)})" if labels else ""
@@ -439,6 +451,8 @@ def fidelity(target: Target, summary: dict[str, Any], window_s: float) -> dict[s
     return {
         "groups": compared,
         "worst_error": worst,
+        "overall_error": overall,
+        "stored_error": stored,
         "events_worst_error": events_worst,
         "off": missing[:5],
     }
@@ -505,8 +519,16 @@ def format_row(r: Row) -> str:
     metrics = r.summary["requests"]["metrics"]["all"]
     logs = r.summary["requests"]["logs"]["all"]
     s = r.samples
+
+    def pct(error: float) -> str:
+        return "exact" if error < 1e-6 else f"{100 * error:.2f}%"
+
+    worst = r.fidelity["worst_error"]
     exact = (
-        "exact" if r.fidelity["worst_error"] < 1e-6 else f"{100 * r.fidelity['worst_error']:.2f}%"
+        "exact"
+        if worst < 1e-6
+        else f"{pct(worst)}; whole totals: increase() {pct(r.fidelity['overall_error'])}, "
+        f"stored {pct(r.fidelity['stored_error'])}"
     )
     events = r.fidelity["events_worst_error"]
     events_text = (

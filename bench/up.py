@@ -259,7 +259,21 @@ def main() -> None:
                 note("docker-compose: up -d, no-op", timed(lambda: compose_cli("up", "-d"))[0])
                 compose_cli("down", "-v")
 
+            def floor_runs(work: Path = work, env: dict[str, str] = env) -> None:
+                # Pulumi's share of a cold `up`, measured the way `up` runs (a new process).
+                for what, label in (
+                    ("empty", "pulumi: up of an empty program (the engine's floor)"),
+                    ("network", "pulumi: up of one Docker network (engine, provider, network)"),
+                ):
+                    out = subprocess.run(
+                        [sys.executable, str(ROOT / "bench" / "pulumi_floor.py"),
+                         engine.unique("floor"), what],
+                        cwd=work, env=env, check=True, capture_output=True, text=True,
+                    )  # fmt: skip
+                    note(label, float(out.stdout.split()[0]))
+
             order = [stackkit_runs, compose_runs] if run % 2 == 0 else [compose_runs, stackkit_runs]
+            order.append(floor_runs)
             for runner in order:
                 runner()
     text = report(rows, args.runs)
