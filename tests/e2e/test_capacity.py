@@ -90,7 +90,7 @@ def test_an_overloaded_stack_refuses_at_the_door_and_recovers(
         collector={"memory_limit_mib": 64, "max_stale": "1m", "max_series": 10_000_000}
     )
     d.stackkit("up")
-    summary, fid = load_run(d, Load(1000, 1.0, 40.0, cumulative_share=0.0), tmp_path / "overload")
+    summary, fid = load_run(d, Load(1000, 1.0, 60.0, cumulative_share=0.0), tmp_path / "overload")
     metrics = summary["requests"]["metrics"]["all"]
     logs = summary["requests"]["logs"]["all"]
     print(
@@ -104,7 +104,7 @@ def test_an_overloaded_stack_refuses_at_the_door_and_recovers(
     assert fid["events_worst_error"] is not None and fid["events_worst_error"] < 1e-9
     assert dropped(target(d)) == 0
     time.sleep(60)  # the overload's streams go stale (max_stale)
-    calm, _ = load_run(d, Load(50, 1.0, 20.0), tmp_path / "calm")
+    calm, _ = load_run(d, Load(50, 1.0, 30.0), tmp_path / "calm")
     for signal in ("metrics", "logs"):
         counts = calm["requests"][signal]["all"]
         assert counts["items_refused"] == 0, f"still refusing {signal} after the load: {counts}"
