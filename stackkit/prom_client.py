@@ -11,11 +11,11 @@ import http.client
 import json
 import urllib.error
 import urllib.parse
-import urllib.request
 from collections.abc import Callable
 from typing import Any
 
 from .errors import printable
+from .local_http import urlopen
 
 MAX_BODY_BYTES = 64 << 20
 
@@ -31,7 +31,7 @@ Fetch = Callable[[str, float], bytes]
 def _fetch_url(base_url: str) -> Fetch:
     def fetch(path: str, timeout: float) -> bytes:
         try:
-            with urllib.request.urlopen(f"{base_url.rstrip('/')}{path}", timeout=timeout) as r:
+            with urlopen(f"{base_url.rstrip('/')}{path}", timeout=timeout) as r:
                 return bytes(r.read(MAX_BODY_BYTES))
         except urllib.error.HTTPError as e:
             detail = printable(e.read(4096).decode("utf-8", "replace"))
@@ -84,7 +84,7 @@ def query_range(
 def http_ok(url: str, timeout: float = 5.0) -> bool:
     """True when ``url`` answers 2xx."""
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as resp:
+        with urlopen(url, timeout=timeout) as resp:
             status: int = resp.status
             return 200 <= status < 300
     except (OSError, ValueError, http.client.HTTPException):

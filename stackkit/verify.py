@@ -18,6 +18,7 @@ from pathlib import Path
 from urllib.parse import unquote, urlparse
 
 from .errors import StackkitError
+from .local_http import urlopen
 from .prom_client import Fetch, PrometheusError, query
 
 METRIC = "stackkit.verify"
@@ -177,7 +178,7 @@ def send(client: ClientEnv, verify_id: str, timeout: float = 10.0) -> None:
             f"step 2/4 (reach the Collector): the CA file is not usable ({e})"
         ) from None
     try:
-        with urllib.request.urlopen(req, timeout=timeout, context=context):
+        with urlopen(req, timeout=timeout, context=context):
             return
     except urllib.error.HTTPError as e:
         _refused(e.code, client)
