@@ -49,10 +49,10 @@ GRAFANA_SECRET = "stackkit-grafana-admin"
 REMOTE_WRITE_SECRET = "stackkit-remote-write"
 TLS_SECRET = "stackkit-otlp-tls"
 
-# Users the upstream images run as.
 VOLUME_INIT = "volume-init"
 """What gives a new data volume to its component's user (see ``Stack.chown_command``)."""
 
+# Users the upstream images run as.
 OTELCOL_UID = 10001
 PROMETHEUS_UID = 65534
 GRAFANA_UID = 472
