@@ -35,11 +35,14 @@ def urlopen(
 ) -> Any:
     """``urllib.request.urlopen``, without a proxy for a loopback address."""
     url = request if isinstance(request, str) else request.full_url
-    if not is_loopback(url):
-        return urllib.request.urlopen(request, timeout=timeout, context=context)
-    if context is None:
+    loopback = is_loopback(url)
+    if loopback and context is None:
         return _DIRECT.open(request, timeout=timeout)
-    opener = urllib.request.build_opener(
-        urllib.request.ProxyHandler({}), urllib.request.HTTPSHandler(context=context)
-    )
-    return opener.open(request, timeout=timeout)
+    # Built per request: ``urllib.request.urlopen`` would build one global opener on first use and
+    # keep the proxy settings of that moment for the life of the process.
+    handlers: list[urllib.request.BaseHandler] = [
+        urllib.request.ProxyHandler({} if loopback else None)
+    ]
+    if context is not None:
+        handlers.append(urllib.request.HTTPSHandler(context=context))
+    return urllib.request.build_opener(*handlers).open(request, timeout=timeout)

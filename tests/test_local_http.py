@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import http.server
 import threading
+import urllib.request
 from collections.abc import Iterator
 
 import pytest
@@ -79,3 +80,23 @@ def test_other_hosts_still_go_through_the_proxy(
     monkeypatch.delenv("NO_PROXY", raising=False)
     assert http_ok("http://prometheus.example.invalid:9090/-/ready")
     assert seen == ["http://prometheus.example.invalid:9090/-/ready"]
+
+
+def test_proxy_settings_are_read_for_each_request(
+    monkeypatch: pytest.MonkeyPatch, server: tuple[int, list[str]]
+) -> None:
+    """Nothing caches the proxy of one moment: a later request sees today's environment.
+
+    ``urllib.request.urlopen`` keeps the proxies of its first call for the whole process; a
+    proxy set (and gone) once must not stand in front of every later request.
+    """
+    port, seen = server
+    monkeypatch.setattr(urllib.request, "_opener", None)
+    monkeypatch.delenv("no_proxy", raising=False)
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.setenv("http_proxy", f"http://127.0.0.1:{port}")
+    assert http_ok("http://prometheus.example.invalid:9090/-/ready")
+    monkeypatch.setenv("http_proxy", f"http://127.0.0.1:{free_port()}")
+    assert not http_ok("http://prometheus.example.invalid:9090/-/ready")
+    assert seen == ["http://prometheus.example.invalid:9090/-/ready"]
+    assert urllib.request._opener is None  # the process-wide opener was never installed
