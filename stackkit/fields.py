@@ -109,6 +109,11 @@ def _prometheus_ms(value: str) -> float:
     return sum(int(n) * _PROM_UNITS[u] for n, u in zip(m.groups(), units, strict=True) if n)
 
 
+def prometheus_ms(value: str) -> float:
+    """A valid Prometheus duration in milliseconds."""
+    return _prometheus_ms(value)
+
+
 def _go_ms(value: str) -> float:
     parts = _GO_RE.findall(value)
     if not value or "".join(n + u for n, u in parts) != value:

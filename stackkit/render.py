@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import json
+import math
 import re
 from pathlib import PurePosixPath
 from typing import Any
@@ -18,6 +19,7 @@ import yaml
 from . import __version__, collector, versions
 from .config import StackConfig
 from .errors import RenderError
+from .fields import prometheus_ms
 from .model import (
     GRAFANA_DASHBOARDS_DIR,
     GRAFANA_SECRETS_DIR,
@@ -111,6 +113,17 @@ def _alerting(alertmanager_url: str | None) -> dict[str, Any] | None:
     return {"alertmanagers": [manager]}
 
 
+def storage_silence(cfg: StackConfig) -> float:
+    """How long Prometheus may store no scrape at all before it counts as unable to write.
+
+    Five scrape intervals, and at least 30 s: a target missing a scrape or two, or a busy
+    machine delaying them, is not a full volume. A full or failing volume rolls back every
+    write, the failure counters' own samples included, so the silence is the only sign of it a
+    rule can see.
+    """
+    return max(prometheus_ms(cfg.prometheus.scrape_interval) * 5 / 1000, 30.0)
+
+
 def prometheus_context(cfg: StackConfig) -> dict[str, Any]:
     """Everything the Prometheus templates need: scrape targets, labels and thresholds."""
     team = [prom_label(k) for k in cfg.attributes.labels]
@@ -161,6 +174,9 @@ def prometheus_context(cfg: StackConfig) -> dict[str, Any]:
         "has_team": bool(team),
         "remote_write": remote_write,
         "anchored": anchor(cfg),
+        "storage_silence": f"{storage_silence(cfg):g}s",
+        # promtool tests run minute by minute: the silence plus its `for`, in whole minutes.
+        "storage_silence_fires_after_m": math.ceil(2 * storage_silence(cfg) / 60) + 1,
         "alerting": _alerting(cfg.prometheus.alertmanager_url),
         "global": {
             "scrape_interval": cfg.prometheus.scrape_interval,

@@ -6,17 +6,24 @@ query and recording rule must return data; wrong tokens are refused and counted.
 
 from __future__ import annotations
 
+import json
 import secrets
 import subprocess
 import time
-from collections.abc import Callable
+import urllib.request
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
+from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
+    ExportMetricsServiceRequest,
+)
+from opentelemetry.proto.metrics.v1.metrics_pb2 import AggregationTemporality
 
+from stackkit import local_http
 from stackkit.config import StackConfig
 from stackkit.env import ClientSettings, Endpoint, env_vars
 from stackkit.model import OTELCOL_QUEUE_DIR, OTELCOL_TLS_DIR, prometheus_args
@@ -69,7 +76,11 @@ class LocalStack:
 def local_stack(
     otelcol_process: Callable[..., Any], prometheus_server: Callable[..., Any], tmp_path: Path
 ) -> Callable[..., LocalStack]:
-    def start(tls: dict[str, str] | None = None, **overrides: Any) -> LocalStack:
+    def start(
+        tls: dict[str, str] | None = None,
+        prometheus_wrapper: Sequence[str] = (),
+        **overrides: Any,
+    ) -> LocalStack:
         ports = [free_port() for _ in range(5)]
         cfg = StackConfig.model_validate(
             {
@@ -101,7 +112,7 @@ def local_stack(
         flags = [
             a for a in prometheus_args(cfg) if a.startswith(("--enable-feature", "--web.enable"))
         ]
-        prom = prometheus_server(config, flags=flags)
+        prom = prometheus_server(config, flags=flags, wrapper=prometheus_wrapper)
         # The rendered paths and names are the container's; here everything is local.
         queue = tmp_path / "queue"
         collector_config = (
@@ -260,3 +271,107 @@ def test_tls_endpoints_with_a_private_ca(
     del plain["NODE_EXTRA_CA_CERTS"]
     with pytest.raises(VerifyError, match="TLS with https://localhost:.* failed"):
         verify(plain, stack.prometheus.url, lambda _: None, timeout=10)
+
+
+# Prometheus' data folder becomes a small tmpfs of its own (a private mount namespace, so no
+# root is needed and nothing outlives the process). Control files outside it fill the volume
+# and free it again.
+_SMALL_VOLUME = r"""
+data=
+for arg in "$@"; do case "$arg" in --storage.tsdb.path=*) data="${arg#*=}" ;; esac; done
+mount -t tmpfs -o size=32m tmpfs "$data"
+ctl="$1"; shift
+(
+  while :; do
+    if [ -e "$ctl/fill" ] && [ ! -e "$ctl/filled" ]; then
+      dd if=/dev/zero of="$data/filler" bs=64k 2>/dev/null; touch "$ctl/filled"
+    fi
+    if [ -e "$ctl/free" ] && [ -e "$ctl/filled" ] && [ ! -e "$ctl/freed" ]; then
+      rm -f "$data/filler"; touch "$ctl/freed"
+    fi
+    sleep 0.1
+  done
+) &
+exec "$@"
+"""
+
+
+def _alert_states(prom_url: str, name: str) -> list[str]:
+    body = local_http.urlopen(f"{prom_url}/api/v1/alerts", timeout=5).read()
+    return [
+        a["state"] for a in json.loads(body)["data"]["alerts"] if a["labels"]["alertname"] == name
+    ]
+
+
+def _wait(what: str, check: Callable[[], bool], timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, f"{what}: not within {timeout:.0f}s"
+        time.sleep(0.5)
+
+
+def test_a_full_volume_fires_its_alert_and_the_stack_recovers(
+    local_stack: Callable[..., LocalStack], run_claude: ClaudeRunner, tmp_path: Path
+) -> None:
+    """Prometheus' volume fills up: the storage alert fires while nothing can be written (it
+    never did before it watched for silence), and once there is room again the sessions that
+    follow arrive exactly, beside those before.
+
+    What is written in the full spell is lost, and no part of the stack can hold it: Prometheus'
+    OTLP receiver (3.16) answers 200 to a push it could not commit (its deferred Commit error is
+    dropped), so the Collector never retries it. The test pins that upstream defect: when a
+    Prometheus upgrade fixes it, the Collector's queue covers a full volume too, and this test
+    fails to say so."""
+    ctl = tmp_path / "volume"
+    ctl.mkdir()
+    script = tmp_path / "small-volume.sh"
+    script.write_text(_SMALL_VOLUME)
+    wrapper = ["unshare", "--user", "--map-root-user", "--mount", "sh", str(script), str(ctl)]
+    stack = local_stack(prometheus_wrapper=wrapper)
+    env = stack.client_env("grpc", "team-full", "delta")
+    _, before = run_sessions(run_claude, env, 2)
+    wait_for_totals(stack.query, '{team_id="team-full"}', before)
+    # (Pending is fine: a Prometheus that has just started has stored no scrape yet.)
+    assert "firing" not in _alert_states(stack.prometheus.url, "ClaudeCodeStorageFailing")
+
+    (ctl / "fill").touch()
+    _wait("the volume filled", (ctl / "filled").exists, 30)
+    _wait(
+        "ClaudeCodeStorageFailing firing",  # 30 s of silence (the floor), then its `for`
+        lambda: _alert_states(stack.prometheus.url, "ClaudeCodeStorageFailing") == ["firing"],
+        120,
+    )
+    assert "no space left on device" in stack.prometheus.process.log_tail(200)
+    assert _push_one_point(stack.prometheus.url, "lost-while-full") == 200
+    time.sleep(2)
+    assert stack.query('probe_points_total{probe="lost-while-full"}') == []
+
+    (ctl / "free").touch()
+    _wait("the volume freed", (ctl / "freed").exists, 30)
+    _, after = run_sessions(run_claude, env, 2, first=2)
+    wait_for_totals(stack.query, '{team_id="team-full"}', add(before, after), timeout=90)
+    # Writes flow again, and the failed ones are now on record: the alert keeps saying what
+    # happened for the five minutes of its counter window, then resolves.
+    assert stack.query("absent_over_time(up[30s])") == []
+    assert stack.query("increase(prometheus_tsdb_wal_writes_failed_total[5m]) > 0")
+
+
+def _push_one_point(prom_url: str, probe: str) -> int:
+    """One running total pushed straight to Prometheus' OTLP receiver; its HTTP status."""
+    req = ExportMetricsServiceRequest()
+    metric = req.resource_metrics.add().scope_metrics.add().metrics.add()
+    metric.name = "probe.points"
+    metric.sum.is_monotonic = True
+    metric.sum.aggregation_temporality = AggregationTemporality.AGGREGATION_TEMPORALITY_CUMULATIVE
+    point = metric.sum.data_points.add()
+    point.time_unix_nano = time.time_ns()
+    point.start_time_unix_nano = point.time_unix_nano - 1_000_000_000
+    point.as_double = 1.0
+    point.attributes.add(key="probe").value.string_value = probe
+    request = urllib.request.Request(
+        f"{prom_url}/api/v1/otlp/v1/metrics",
+        data=req.SerializeToString(),
+        headers={"Content-Type": "application/x-protobuf"},
+    )
+    with local_http.urlopen(request, timeout=10) as resp:
+        return int(resp.status)
