@@ -290,6 +290,13 @@ def main() -> None:
     parser.add_argument(
         "--max-series", type=int, default=0, help="collector.max_series (0: default)"
     )
+    parser.add_argument(
+        "--cumulative-share",
+        type=float,
+        default=0.2,
+        help="share of the developers' sessions sending running totals: 1 is every developer "
+        "set up with `stackkit env`, 0 every one on the CLI's default (delta)",
+    )
     parser.add_argument("--write", type=Path)
     args = parser.parse_args()
     overrides: dict[str, Any] = {}
@@ -301,7 +308,7 @@ def main() -> None:
             stackkit_stack(engine, work, **overrides) as target,
             Watcher(engine, target) as watcher,
         ):
-            load = Load(args.developers, 60.0, args.duration)
+            load = Load(args.developers, 60.0, args.duration, args.cumulative_share)
             summary: dict[str, Any] = {}
             fleet = threading.Thread(
                 target=lambda: summary.update(run_loadgen(target, load, work)), daemon=True
@@ -349,8 +356,9 @@ def report(
     events_text = "exact" if events is not None and events < 1e-6 else f"{events}"
     lines = [
         f"Hostile OTLP against the default stack while {args.developers:,} simulated developers "
-        f"report for {args.duration:.0f} s (the CLI's 60 s interval); one token holder attacks "
-        "in turn.",
+        f"report for {args.duration:.0f} s (the CLI's 60 s interval; "
+        f"{100 * args.cumulative_share:.0f}% of sessions send running totals, as `stackkit env` "
+        "sets them up, the rest the CLI's default deltas); one token holder attacks in turn.",
         "",
         "| attack | requests | answers | seconds |",
         "|---|---|---|---|",

@@ -18,7 +18,9 @@ The pipeline, and why each step is where it is:
   same stream must never write one series. Cumulative points pass through untouched: they are
   already running totals, from one process each.
 * ``delta_to_cumulative`` keeps a stream's total for ``max_stale`` only, so memory follows the
-  active streams, not the day's sessions.
+  active streams, not the day's sessions. Event counts have a table of their own (their own
+  pipeline, from the count connector), so a flood of made-up metric streams cannot take their
+  places.
 * With a push exporter, ``interval`` passes on only each stream's latest running total once per
   ``push_interval``, stamped when it leaves: Prometheus keeps one sample per series and
   millisecond, and two totals of one stream within a millisecond would keep the smaller.
@@ -47,6 +49,7 @@ MAX_VALUE_CHARS = 256
 MAX_ATTRIBUTES = 32
 _KEEP = ["session.id", "user.id", "model", "type", "decision", "tool_name", "status_code"]
 QUEUE_STORAGE = "file_storage/queue"
+EVENT_STREAMS = "delta_to_cumulative/events"
 
 _DELTA = "metric.aggregation_temporality == AGGREGATION_TEMPORALITY_DELTA"
 _CUMULATIVE = "metric.aggregation_temporality == AGGREGATION_TEMPORALITY_CUMULATIVE"
@@ -247,17 +250,20 @@ def config(cfg: StackConfig) -> dict[str, Any]:
         processors["cumulative_to_delta"] = {}
         metric_chain.append("cumulative_to_delta")
     processors["transform/streams"] = _transform("datapoint", stream_statements)
-    processors["delta_to_cumulative"] = {
-        "max_stale": col.max_stale,
-        "max_streams": col.series_limit,
-    }
+    streams = {"max_stale": col.max_stale, "max_streams": col.series_limit}
+    processors["delta_to_cumulative"] = streams
+    processors[EVENT_STREAMS] = dict(streams)
     metric_chain += ["transform/streams", "delta_to_cumulative"]
+    # Event counts keep their running totals in a table of their own: a sender flooding the
+    # metrics with made-up streams cannot take their places (their keys hold no session.id).
+    event_chain = ["batch", "transform/streams", EVENT_STREAMS]
     if col.export != "scrape":
         processors["interval"] = {"interval": col.push_interval}
         processors["transform/departure"] = _transform(
             "datapoint", ["set(datapoint.time_unix_nano, UnixNano(Now()))"]
         )
         metric_chain += ["interval", "transform/departure"]
+        event_chain += ["interval", "transform/departure"]
 
     exporter, exporter_config = _exporter(cfg)
     return {
@@ -288,8 +294,13 @@ def config(cfg: StackConfig) -> dict[str, Any]:
             },
             "pipelines": {
                 "metrics": {
-                    "receivers": ["otlp", "count"],
+                    "receivers": ["otlp"],
                     "processors": metric_chain,
+                    "exporters": [exporter],
+                },
+                "metrics/events": {
+                    "receivers": ["count"],
+                    "processors": event_chain,
                     "exporters": [exporter],
                 },
                 "logs": {

@@ -76,6 +76,23 @@ def test_attribute_policies_shape_the_pipeline() -> None:
         "interval",
         "transform/departure",
     ]
+    # Event counts keep their totals in a table of their own, in the same order of steps.
+    assert keep["service"]["pipelines"]["metrics"]["receivers"] == ["otlp"]
+    assert keep["service"]["pipelines"]["metrics/events"] == {
+        "receivers": ["count"],
+        "processors": [
+            "batch",
+            "transform/streams",
+            "delta_to_cumulative/events",
+            "interval",
+            "transform/departure",
+        ],
+        "exporters": ["otlp_http/prometheus"],
+    }
+    assert (
+        keep["processors"]["delta_to_cumulative/events"]
+        == keep["processors"]["delta_to_cumulative"]
+    )
     # Nothing asynchronous sits between the logs receiver and the count connector.
     assert keep["service"]["pipelines"]["logs"]["processors"] == [
         "memory_limiter",
