@@ -350,6 +350,9 @@ def test_a_full_volume_fires_its_alert_and_the_stack_recovers(
     _wait("the volume freed", (ctl / "freed").exists, 30)
     _, after = run_sessions(run_claude, env, 2, first=2)
     wait_for_totals(stack.query, '{team_id="team-full"}', add(before, after), timeout=90)
+    # The same push, once there is room, is stored under the name queried above.
+    assert _push_one_point(stack.prometheus.url, "stored-after-free") == 200
+    assert stack.prometheus.wait_for('probe_points_total{probe="stored-after-free"}')
     # Writes flow again, and the failed ones are now on record: the alert keeps saying what
     # happened for the five minutes of its counter window, then resolves.
     assert stack.query("absent_over_time(up[30s])") == []
