@@ -98,7 +98,8 @@ _GO_UNITS = {"h": 3600e9, "m": 60e9, "s": 1e9, "ms": 1e6, "us": 1e3, "µs": 1e3,
 _GO_RE = re.compile(r"([0-9]+(?:\.[0-9]*)?|\.[0-9]+)(ns|us|µs|μs|ms|s|m|h)")
 
 
-def _prometheus_ms(value: str) -> float:
+def prometheus_ms(value: str) -> float:
+    """A Prometheus duration in milliseconds (ValueError naming the rules when it is not one)."""
     m = _PROM_RE.fullmatch(value)
     if not value or m is None:
         raise ValueError(
@@ -107,11 +108,6 @@ def _prometheus_ms(value: str) -> float:
         )
     units = ("y", "w", "d", "h", "m", "s", "ms")
     return sum(int(n) * _PROM_UNITS[u] for n, u in zip(m.groups(), units, strict=True) if n)
-
-
-def prometheus_ms(value: str) -> float:
-    """A valid Prometheus duration in milliseconds."""
-    return _prometheus_ms(value)
 
 
 def _go_ms(value: str) -> float:
@@ -145,7 +141,7 @@ def _duration(parse: Callable[[str], float], lo_ms: float, hi_ms: float) -> Afte
 
 def prom_duration(lo_ms: float, hi_ms: float) -> AfterValidator:
     """A duration Prometheus reads (30d, 1h30m), within ``[lo_ms, hi_ms]``."""
-    return _duration(_prometheus_ms, lo_ms, hi_ms)
+    return _duration(prometheus_ms, lo_ms, hi_ms)
 
 
 def go_duration(lo_ms: float, hi_ms: float) -> AfterValidator:

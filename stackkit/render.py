@@ -142,6 +142,7 @@ def prometheus_context(cfg: StackConfig) -> dict[str, Any]:
             entry["headers"] = dict(sorted(t.headers.items()))
         remote_write.append(entry)
     alerts = cfg.alerts
+    silence = storage_silence(cfg)
 
     def series_labels(who: str) -> str:
         values = {**{label: f"{label}-a" for label in team}, "user_id": who}
@@ -174,9 +175,9 @@ def prometheus_context(cfg: StackConfig) -> dict[str, Any]:
         "has_team": bool(team),
         "remote_write": remote_write,
         "anchored": anchor(cfg),
-        "storage_silence": f"{storage_silence(cfg):g}s",
+        "storage_silence": f"{silence:g}s",
         # promtool tests run minute by minute: the silence plus its `for`, in whole minutes.
-        "storage_silence_fires_after_m": math.ceil(2 * storage_silence(cfg) / 60) + 1,
+        "storage_silence_fires_after_m": math.ceil(2 * silence / 60) + 1,
         "alerting": _alerting(cfg.prometheus.alertmanager_url),
         "global": {
             "scrape_interval": cfg.prometheus.scrape_interval,
