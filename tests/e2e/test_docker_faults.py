@@ -1,6 +1,6 @@
 """Faults on the Docker target, with real Claude Code sessions: Prometheus restarted, Prometheus'
 container deleted and recreated by `up`, the Docker engine restarted, `stackkit up` killed or
-interrupted part way, two `up` at once, and an upgrade from the previous release (tag v0.1.0).
+interrupted part way, two `up` at once, and an upgrade from the previous release (v0.1.0, from its archive in tests/releases).
 Nothing already stored is lost, and no fault needs Pulumi surgery by hand."""
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from tests.pipeline import add, raw_totals, run_sessions, wait_for_totals
 pytestmark = pytest.mark.integration
 
 PREVIOUS_RELEASE = "v0.1.0"
+RELEASES = ROOT / "tests" / "releases"
 
 
 @pytest.fixture(scope="module")
@@ -173,24 +174,18 @@ def test_a_component_that_cannot_start_fails_up_and_a_fixed_config_repairs_it(
 
 
 def _release_tree(tag: str, into: Path) -> Path:
-    """The source of a released version, from this repository's git history."""
-    archive = into / f"{tag}.tar"
-    result = subprocess.run(
-        ["git", "-C", str(ROOT), "archive", "--format=tar", "-o", str(archive), tag],
-        capture_output=True,
-        text=True,
-    )
-    if result.returncode != 0:
-        pytest.fail(
-            f"the release {tag} is not in this clone ({result.stderr.strip()}): clone the "
-            "repository with its tags (git fetch --tags)"
-        )
+    """The source of a released version, from its archive in `tests/releases/` (made with `git
+    archive <tag> stackkit stacks templates pyproject.toml`). Stored rather than read from git
+    history, so a clone without tags or history runs the upgrade just the same."""
+    archive = RELEASES / f"{tag}.tar.gz"
+    assert archive.is_file(), f"{archive} is missing: the upgrade test needs the release {tag}"
     tree = into / tag
     with tarfile.open(archive) as tar:
         if hasattr(tarfile, "data_filter"):  # Python 3.11.4 and newer
             tar.extractall(tree, filter="data")
         else:
-            tar.extractall(tree)  # our own repository's archive
+            tar.extractall(tree)  # our own archive
+    assert (tree / "stackkit" / "__main__.py").is_file(), f"{archive} holds no stackkit package"
     return tree
 
 
