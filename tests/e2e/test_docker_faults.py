@@ -1,7 +1,8 @@
 """Faults on the Docker target, with real Claude Code sessions: Prometheus restarted, Prometheus'
 container deleted and recreated by `up`, the Docker engine restarted, `stackkit up` killed or
 interrupted part way, two `up` at once, and an upgrade from the previous release (v0.1.0, from
-its archive in tests/releases). Nothing already stored is lost, and no fault needs Pulumi surgery by hand."""
+its archive in tests/releases). Nothing already stored is lost, and no fault needs Pulumi surgery
+by hand."""
 
 from __future__ import annotations
 
