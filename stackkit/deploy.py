@@ -223,6 +223,7 @@ def up(cfg: StackConfig, progress: Progress = _quiet) -> Result:
         remove_orphan=_remover(cfg, engine),
     )
     outputs: dict[str, Any] = stack.published_urls(cfg.docker.bind_address)
+    outputs["probe_urls"] = stack.probe_urls(cfg.docker.bind_address)  # what `status` asks
     outputs["target"] = cfg.target
     write_private(stack_dir(cfg.name) / OUTPUTS_FILE, json.dumps(outputs, indent=2, sort_keys=True))
     readiness.wait(stack, cfg.docker.bind_address, engine, progress)

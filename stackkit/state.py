@@ -224,6 +224,11 @@ def _check_outputs(outputs: object) -> dict[str, Any]:
         raise TypeError("otlp_endpoints is not an object")
     for protocol, value in endpoints.items():
         url(_str(value, f"otlp_endpoints.{protocol}"), path=protocol != "grpc")
+    probes = outputs.get("probe_urls", {})
+    if not isinstance(probes, dict):
+        raise TypeError("probe_urls is not an object")
+    for component, value in probes.items():
+        url(_str(value, f"probe_urls.{component}"), path=True)
     return {str(k): v for k, v in outputs.items()}
 
 

@@ -60,11 +60,7 @@ def status(cfg: StackConfig) -> Report:
     except DockerUnavailable as e:
         return Report(False, (), urls, None, problem=str(e))
     by_component = {c.get("Labels", {}).get("stackkit.component"): c for c in containers}
-    probes = {
-        "otelcol": f"http://localhost:{cfg.collector.health_port}/",
-        "prometheus": f"{urls.get('prometheus_url', '')}/-/ready",
-        "grafana": f"{urls.get('grafana_url', '')}/api/health",
-    }
+    probes: dict[str, str] = outputs.get("probe_urls") or _probe_urls(cfg)
     components = []
     for name in COMPONENTS:
         c = by_component.get(name)
@@ -77,7 +73,9 @@ def status(cfg: StackConfig) -> Report:
             if "(healthy)" in status_text
             else ("unhealthy" if "(unhealthy)" in status_text else "no check")
         )
-        components.append(Component(name, c.get("State", "?"), health, http_ok(probes[name])))
+        state = c.get("State", "?")
+        answering = http_ok(probes[name]) if name in probes else state == "running"
+        components.append(Component(name, state, health, answering))
     age, unknown = None, None
     if "prometheus_url" in urls:
         try:
@@ -88,6 +86,13 @@ def status(cfg: StackConfig) -> Report:
     return Report(
         bool(outputs) or bool(containers), tuple(components), urls, age, telemetry_unknown=unknown
     )
+
+
+def _probe_urls(cfg: StackConfig) -> dict[str, str]:
+    """The probes of a stack deployed by a release that did not record them: from the model."""
+    from .deploy import build
+
+    return build(cfg).probe_urls(cfg.docker.bind_address)
 
 
 def last_arrival(prometheus_url: str | Fetch, now: float | None = None) -> float | None:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import http.server
 import json
+import threading
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -10,7 +13,7 @@ import pytest
 from stackkit import status as status_module
 from stackkit.config import StackConfig
 from stackkit.docker_api import Engine
-from stackkit.state import OUTPUTS_FILE, stack_dir, write_private
+from stackkit.state import OUTPUTS_FILE, StateError, read_outputs, stack_dir, write_private
 from tests.fixtures import free_port
 
 
@@ -24,7 +27,11 @@ class Containers:
 
 def test_silent_prometheus_is_unknown_not_none(monkeypatch: pytest.MonkeyPatch) -> None:
     closed = free_port()
-    outputs = {"prometheus_url": f"http://127.0.0.1:{closed}", "grafana_url": "http://127.0.0.1:1"}
+    outputs = {
+        "prometheus_url": f"http://127.0.0.1:{closed}",
+        "grafana_url": "http://127.0.0.1:1",
+        "probe_urls": {"prometheus": f"http://127.0.0.1:{closed}/-/ready"},
+    }
     write_private(stack_dir("claude-code") / OUTPUTS_FILE, json.dumps(outputs))
     running = [
         {
@@ -41,3 +48,66 @@ def test_silent_prometheus_is_unknown_not_none(monkeypatch: pytest.MonkeyPatch) 
     assert by_name["prometheus"].health == "healthy" and not by_name["prometheus"].answering
     assert by_name["otelcol"].state == "missing"
     assert not report.healthy
+
+
+@pytest.fixture
+def answering_url() -> Iterator[str]:
+    """A local HTTP endpoint that answers 200, as a component's readiness probe does."""
+
+    class Ok(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Ok)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+RUNNING = [
+    {"Labels": {"stackkit.component": name}, "State": "running", "Status": "Up (healthy)"}
+    for name in ("otelcol", "prometheus", "grafana")
+]
+
+
+def test_probes_are_the_ones_up_recorded(
+    monkeypatch: pytest.MonkeyPatch, answering_url: str
+) -> None:
+    """`up` records where each component answers (on the bind address it published it on);
+    `status` asks exactly there, not at a localhost port of its own."""
+    cfg = StackConfig.model_validate({"collector": {"health_port": free_port()}})
+    outputs = {"probe_urls": dict.fromkeys(("otelcol", "prometheus", "grafana"), answering_url)}
+    write_private(stack_dir(cfg.name) / OUTPUTS_FILE, json.dumps(outputs))
+    monkeypatch.setattr(Engine, "from_env", classmethod(lambda cls: Containers(RUNNING)))
+    report = status_module.status(cfg)
+    assert [c.answering for c in report.components] == [True, True, True]
+    assert report.healthy
+
+
+def test_a_stack_up_before_probes_were_recorded_is_probed_from_the_model(
+    monkeypatch: pytest.MonkeyPatch, answering_url: str
+) -> None:
+    port = int(answering_url.rsplit(":", 1)[1].strip("/"))
+    cfg = StackConfig.model_validate({"collector": {"health_port": port}})
+    write_private(stack_dir(cfg.name) / OUTPUTS_FILE, json.dumps({"target": "docker"}))
+    monkeypatch.setattr(Engine, "from_env", classmethod(lambda cls: Containers(RUNNING)))
+    by_name = {c.name: c for c in status_module.status(cfg).components}
+    assert by_name["otelcol"].answering  # the Collector's health port, on the bind address
+
+
+@pytest.mark.parametrize(
+    "probes",
+    [["http://127.0.0.1:1/"], {"otelcol": 13133}, {"otelcol": "file:///etc/passwd"}],
+    ids=["a list", "a number", "not http"],
+)
+def test_recorded_probes_that_up_never_writes_are_refused(probes: object) -> None:
+    write_private(stack_dir("claude-code") / OUTPUTS_FILE, json.dumps({"probe_urls": probes}))
+    with pytest.raises(StateError, match="probe_urls|outputs.json"):
+        read_outputs("claude-code")
