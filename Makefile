@@ -4,6 +4,9 @@ SHELL := /bin/bash
 # whatever uv happens to be on PATH: a fresh machine and a developer's get the same one.
 UV = $(or $(UV_BIN),$(eval UV_BIN := $(shell tools/install-uv.sh))$(UV_BIN))
 
+# Parallel test workers: 3 keeps 2 cores busy (most tests wait on real components).
+TEST_WORKERS ?= 3
+
 .PHONY: install up quickstart tools test test-fast golden lint bench
 
 install:  ## stackkit and its locked dependencies in .venv (the pinned uv is installed from PyPI if missing)
@@ -28,7 +31,12 @@ lint: install  ## ruff (lint, format check) and mypy --strict on stackkit/ and s
 test: install lint  ## lint, then the whole test suite against the real components
 	@# Missing tools build in the background meanwhile; each test waits for the ones it needs.
 	tools/build-all.sh --detach
-	$(UV) run --frozen pytest
+	@# Two passes: the tests in parallel (they mostly wait on real components; a module, or all of
+	@# the one Kubernetes cluster's tests, per worker), then the few that need the machine alone.
+	$(UV) run --frozen pytest -n $(TEST_WORKERS) --dist loadgroup --no-loadscope-reorder -m "not alone"; \
+	  parallel=$$?; \
+	  $(UV) run --frozen pytest -m alone; alone=$$?; \
+	  exit $$(( parallel ? parallel : alone ))
 
 test-fast: install  ## only the tests that need no built tools (and a guard: nothing is built)
 	STACKKIT_NO_TOOL_BUILDS=1 $(UV) run --frozen pytest -m "not integration" --ignore=tests/tools

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -83,13 +84,30 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if needs_a_tool(item):
             item.add_marker(pytest.mark.integration)
+        item.add_marker(pytest.mark.xdist_group(work_group(item)))
     # Whole modules move (their module-scoped fixtures are set up once); order is kept within.
     rank: dict[str, int] = {}
     first: dict[str, int] = {}
     for i, item in enumerate(items):
         rank[_mod(item)] = max(rank.get(_mod(item), 0), ready_rank(item))
         first.setdefault(_mod(item), i)
-    items.sort(key=lambda it: (rank[_mod(it)], first[_mod(it)]))
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        # Parallel (`make test`): the heaviest groups first, the one cluster's tests before all,
+        # so no long group starts last; a worker that waits for a build leaves the rest to others.
+        items.sort(key=lambda it: (work_group(it) != KUBE_GROUP, -rank[_mod(it)], first[_mod(it)]))
+    else:
+        items.sort(key=lambda it: (rank[_mod(it)], first[_mod(it)]))
+
+
+KUBE_GROUP = "kube"
+
+
+def work_group(item: pytest.Item) -> str:
+    """The tests one parallel worker runs together (`pytest -n`, `--dist loadgroup`): every test
+    of the one Kubernetes cluster a machine holds, else a module (its fixtures set up once)."""
+    if "kube_cluster" in getattr(item, "fixturenames", ()):
+        return KUBE_GROUP
+    return _mod(item)
 
 
 def _mod(item: pytest.Item) -> str:

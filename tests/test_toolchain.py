@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 
@@ -46,3 +47,28 @@ def test_validate_tests_using_real_tools_are_integration_tests() -> None:
     """tests/test_validate.py has no marker of its own; its fixtures mark it."""
     fast = _collect("not integration", "tests/test_validate.py")
     assert fast == {"test_manifest_holds_exactly_the_components_the_configs_use"}
+
+
+def test_a_parallel_run_keeps_each_group_on_one_worker() -> None:
+    """`make test` runs `pytest -n --dist loadgroup`: a module's tests (and all the tests of the
+    one Kubernetes cluster) must stay on one worker, or module fixtures are set up twice and two
+    workers wait on the cluster lock. An upgrade of pytest or pytest-xdist that breaks grouping
+    (pytest 9.2 with xdist 3.8 did) fails here, in seconds."""
+    modules = ["tests/test_free_port.py", "tests/test_configfile.py"]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "-n", "2", "--dist", "loadgroup", "-v"]
+        + ["-p", "no:cacheprovider", *modules],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    workers: dict[str, set[str]] = {}
+    for line in result.stdout.splitlines():
+        if found := re.match(r"\[(gw\d+)\].* PASSED (tests/\S+?\.py)::", line):
+            workers.setdefault(found[2], set()).add(found[1])
+    assert sorted(workers) == sorted(modules), result.stdout[-3000:]
+    assert all(len(w) == 1 for w in workers.values()), workers

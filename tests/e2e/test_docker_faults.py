@@ -78,6 +78,7 @@ def test_prometheus_deleted_and_recreated_by_up_loses_nothing(
     assert raw_totals(stack.query, '{team_id="prom-restart"}') == before
 
 
+@pytest.mark.alone  # no other test may use the engine while it restarts
 def test_the_stack_comes_back_after_the_engine_restarts(
     stack: Deployed, run_claude: ClaudeRunner
 ) -> None:
