@@ -18,6 +18,7 @@ def test_ports_are_outside_the_ephemeral_range_and_never_given_twice() -> None:
 
 
 def test_a_busy_port_is_not_given(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("PYTEST_XDIST_WORKER", raising=False)  # all of PORTS is ours
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", PORTS.start))
         busy.listen()

@@ -187,10 +187,11 @@ def test_the_operators_prometheus_scrapes_the_collector_and_loads_the_rules(
             run_claude, stack.client_env("http/protobuf", "op-cumulative", "cumulative"), 3, first=3
         )
         wait_for_totals(stack.query, '{team_id=~"op-.*"}', add(delta, cumulative), timeout=180)
-        # The PrometheusRule's recording rules are evaluated by the Operator's Prometheus.
+        # The PrometheusRule's recording rules are evaluated by the Operator's Prometheus (a rule
+        # of the group evaluated at the scrape interval: the spend group's is a minute).
         assert_queries_return_data(
             stack.query,
-            ['claude_code:cost_usd:increase1h{team_id="op-delta"} > 0'],
+            ['claude_code:cost_usd:rate5m{team_id="op-delta"} > 0'],
             timeout=180,
         )
     finally:
