@@ -351,6 +351,10 @@ def _repair(
     stack.refresh(clear_pending_creates=True, color="never")
 
 
+COMMANDS = {"destroy": "down"}
+"""The stackkit command that runs a Pulumi operation, where the names differ."""
+
+
 def run(
     cfg: StackConfig,
     operation: str,
@@ -364,7 +368,7 @@ def run(
     recorded (a Pulumi resource type and the object's name)."""
     from pulumi import automation as auto
 
-    with exclusive(cfg, progress):
+    with exclusive(cfg, progress), _patient_interrupt(progress) as interrupted:
         _clear_dead_locks(cfg, progress)
         stack = open_stack(cfg, program)
         changes: dict[str, int] = {}
@@ -372,6 +376,8 @@ def run(
             if operation != "preview":
                 _repair(cfg, stack, progress, remove_orphan)
             extra = {"refresh": True} if refresh else {}
+            if interrupted():  # before Pulumi started to change anything: start nothing more
+                raise DeployError(f"{operation} interrupted before it changed anything")
             result = getattr(stack, operation)(
                 on_event=_events(progress, changes), color="never", **extra
             )
@@ -379,6 +385,11 @@ def run(
                 return Outcome({str(k): int(v) for k, v in result.change_summary.items()})
             return Outcome(dict(changes))
         except auto.CommandError as e:
+            if interrupted():
+                raise DeployError(
+                    f"{operation} interrupted: Pulumi stopped after the steps it had started; "
+                    f"run `stackkit {COMMANDS.get(operation, operation)}` again to finish"
+                ) from e
             hint = (
                 "; the stack may be partly changed: fix the cause and run it again"
                 if operation != "preview"
@@ -387,6 +398,37 @@ def run(
             raise DeployError(f"{operation} failed{hint}:\n  {tail(e)}") from e
         finally:
             _clean_logs()
+
+
+@contextmanager
+def _patient_interrupt(progress: Progress) -> Iterator[Callable[[], bool]]:
+    """Ctrl-C reaches the Pulumi CLI too (the terminal signals the whole process group), and
+    Pulumi stops cleanly: it finishes the steps in flight, records them and stops its providers.
+    So the first Ctrl-C waits for that; dying at once would leave Pulumi writing to closed pipes
+    and its provider processes running with nobody to stop them. A second Ctrl-C stops at once.
+    Yields whether an interrupt came."""
+    import signal
+    import threading
+
+    seen: list[int] = []
+
+    def on_interrupt(signum: int, frame: object) -> None:
+        seen.append(signum)
+        if len(seen) > 1:
+            raise KeyboardInterrupt
+        progress(
+            "interrupted: Pulumi finishes the steps it has started, then stops "
+            "(Ctrl-C again to stop at once; the next `stackkit up` repairs either way)"
+        )
+
+    if threading.current_thread() is not threading.main_thread():
+        yield lambda: bool(seen)
+        return
+    previous = signal.signal(signal.SIGINT, on_interrupt)
+    try:
+        yield lambda: bool(seen)
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def _clean_logs() -> None:

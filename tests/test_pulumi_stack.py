@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import socket
 import subprocess
 import time
@@ -71,3 +72,17 @@ def test_a_killed_but_unreaped_process_counts_as_dead(cfg: StackConfig) -> None:
         assert not lock.exists()
     finally:
         zombie.wait()
+
+
+def test_the_first_ctrl_c_lets_pulumi_stop_cleanly_and_the_second_stops_at_once() -> None:
+    said: list[str] = []
+    before = signal.getsignal(signal.SIGINT)
+    with pulumi_stack._patient_interrupt(said.append) as interrupted:
+        assert not interrupted()
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(0.1)  # the handler runs in the main thread, between bytecodes
+        assert interrupted() and "Ctrl-C again to stop at once" in said[0]
+        with pytest.raises(KeyboardInterrupt):
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(1)
+    assert signal.getsignal(signal.SIGINT) is before
