@@ -22,6 +22,7 @@ from stackkit.config import StackConfig
 from tests.conftest import ROOT
 from tests.e2e.conftest import Deployed
 from tests.e2e.waves import check, waves
+from tests.fixtures import cmdline
 from tests.fixtures.claude import ClaudeRunner
 from tests.pipeline import add, raw_totals, run_sessions, wait_for_totals
 
@@ -127,18 +128,8 @@ def _interrupt_after_first_change(d: Deployed, sig: signal.Signals) -> str:
         for pid in left:
             os.kill(pid, signal.SIGKILL)
     else:
-        assert not left, f"processes outlived an interrupted `up`: {_commands(left)}"
+        assert not left, f"processes outlived an interrupted `up`: {[cmdline(p) for p in left]}"
     return "".join(seen)
-
-
-def _commands(pids: list[int]) -> list[str]:
-    found = []
-    for pid in pids:
-        try:
-            found.append(Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode())
-        except OSError:
-            found.append(f"{pid} (gone)")
-    return found
 
 
 def _outlived(d: Deployed, grace: float) -> list[int]:
