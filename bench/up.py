@@ -51,13 +51,8 @@ def docker_compose() -> str:
     found = shutil.which("docker-compose")
     if found:
         return found
-    print("[up] installing Debian's docker-compose (apt-get)", file=sys.stderr)
-    subprocess.run(
-        ["apt-get", "install", "-y", "--no-install-recommends", "docker-compose"],
-        env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"},
-        check=True,
-        capture_output=True,
-    )
+    print("[up] installing Debian's docker-compose (tools/apt-install.sh)", file=sys.stderr)
+    subprocess.run([str(ROOT / "tools" / "apt-install.sh"), "docker-compose"], check=True)
     return shutil.which("docker-compose") or "/usr/bin/docker-compose"
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -17,6 +16,7 @@ from stackkit.endpoint import resolve_endpoint
 from stackkit.env import ClientSettings, Endpoint, encode_resource_attributes, env_vars, format_env
 from stackkit.errors import StackkitError
 from stackkit.state import OUTPUTS_FILE, stack_dir, write_private
+from tests.toolchain import require_shell
 
 ROOT = Path(__file__).resolve().parent.parent
 # Everything a shell could mangle: quotes of both kinds, $, backticks, backslashes, spaces,
@@ -84,8 +84,7 @@ SHELLS = {
 
 @pytest.mark.parametrize("shell", sorted(SHELLS))
 def test_values_survive_the_real_shell(shell: str) -> None:
-    if shutil.which(shell) is None:
-        pytest.fail(f"{shell} is not installed: run tools/install-shells.sh (CI does)")
+    require_shell(shell)
     env = {"STACKKIT_T1": NASTY, "STACKKIT_T2": "Authorization=Bearer a'b\"c$d", "STACKKIT_T3": ""}
     script = format_env(env, shell) + "env -0"
     out = subprocess.run(
@@ -141,8 +140,7 @@ EVAL = {
 @pytest.mark.parametrize("shell", sorted(EVAL))
 def test_readme_line_works_in_the_real_shell(shell: str, tmp_path: Path) -> None:
     """What the README tells people to put in their start-up file, run by the real shell."""
-    if shutil.which(shell) is None:
-        pytest.fail(f"{shell} is not installed: run tools/install-shells.sh (CI does)")
+    require_shell(shell)
     bindir = tmp_path / "bin"
     bindir.mkdir()
     (bindir / "stackkit").write_text(f'#!/bin/sh\nexec {sys.executable} -m stackkit "$@"\n')

@@ -8,7 +8,6 @@ written from PowerShell's tokenizer (ScanStringLiteral), and dotenv's by one for
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -17,6 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from stackkit.shells import format_env
+from tests.toolchain import require_shell
 
 # Quotes of every kind (PowerShell reads ‘ ’ ‚ ‛ as '), expansions, escapes, globs, separators.
 SPECIAL = list("'\"`$\\!*?[]{}()<>|&;#~%^=, \t\n\r") + ["\u2018", "\u2019", "\u201a", "\u201b"]
@@ -44,8 +44,7 @@ def _names(vals: list[str]) -> dict[str, str]:
 
 def evaluate(shell: str, env: dict[str, str], tmp_path: Path) -> dict[str, str]:
     """Run the snippet in the real shell; the variables it exported, as the shell holds them."""
-    if shutil.which(SHELLS[shell][0]) is None:
-        pytest.fail(f"{SHELLS[shell][0]} is not installed: run tools/install-shells.sh (CI does)")
+    require_shell(SHELLS[shell][0])
     snippet = format_env(env, shell)
     if shell == "dotenv":
         (tmp_path / ".env").write_text(snippet, encoding="utf-8")

@@ -1,5 +1,8 @@
 """Real tools for the tests: build them on demand with ``tools/build-<tool>.sh``.
 
+(Or install them: ``ensure("shells")`` runs ``tools/install-shells.sh``.) A tool whose job failed
+in ``build-all.sh`` is tried once more here, when a test first needs it.
+
 ``ensure("otelcol")`` runs ``tools/build-otelcol.sh`` (which does nothing when the versioned
 cache already holds a complete build) and returns the tool's ``bin`` directory. The answer is
 cached for the rest of the process. A build that fails raises :class:`ToolBuildError` naming the
@@ -16,6 +19,7 @@ needs a real tool but is not marked ``integration`` fails loudly instead of buil
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import threading
 from pathlib import Path
@@ -65,6 +69,16 @@ def refuse_builds(tool: str) -> None:
         )
 
 
+def script_for(tool: str) -> Path:
+    """``tools/build-<tool>.sh``, or ``tools/install-<tool>.sh`` for what Debian installs."""
+    for prefix in ("build", "install"):
+        script = TOOLS_DIR / f"{prefix}-{tool}.sh"
+        if script.is_file():
+            return script
+    known = sorted(p.name for p in [*TOOLS_DIR.glob("build-*.sh"), *TOOLS_DIR.glob("install-*.sh")])
+    raise ToolBuildError(f"no build or install script for tool {tool!r} (have: {known})")
+
+
 def ensure(tool: str) -> Path:
     """Build ``tool`` if needed and return its bin directory; raise ToolBuildError otherwise."""
     refuse_builds(tool)
@@ -72,10 +86,7 @@ def ensure(tool: str) -> Path:
         cached = _cache.get(tool)
         if cached is not None:
             return cached
-        script = TOOLS_DIR / f"build-{tool}.sh"
-        if not script.is_file():
-            known = sorted(p.name for p in TOOLS_DIR.glob("build-*.sh"))
-            raise ToolBuildError(f"no build script for tool {tool!r}: {script} (have: {known})")
+        script = script_for(tool)
         log = log_path(tool)
         log.parent.mkdir(parents=True, exist_ok=True)
         with log.open("w") as log_file:
@@ -120,3 +131,18 @@ def ensure_binary(tool: str, name: str) -> Path:
     if not (path.is_file() and os.access(path, os.X_OK)):
         raise ToolBuildError(f"tool {tool!r} was built but has no executable {name!r} at {path}")
     return path
+
+
+def require_shell(shell: str) -> str:
+    """The path of ``shell``; zsh and fish are installed (tools/install-shells.sh) when missing,
+    and a failed install fails the test with the installer's own words, never a skip."""
+    found = shutil.which(shell)
+    if found is None and shell in ("zsh", "fish"):
+        try:
+            ensure("shells")
+        except ToolBuildError as exc:
+            raise ToolBuildError(f"{shell} was not installed: {exc}") from None
+        found = shutil.which(shell)
+    if found is None:
+        raise ToolBuildError(f"{shell} is not installed, and stackkit's tools do not install it")
+    return found

@@ -79,8 +79,7 @@ busybox_tools() {
   local r="$1/rootfs"
   if [[ ! -x /bin/busybox ]]; then
     log "installing Debian's busybox-static (for wget in the images)"
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends busybox-static >&2 ||
-      { apt-get update -qq >&2 && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq busybox-static >&2; }
+    "$TOOLS_REPO/tools/apt-install.sh" busybox-static
   fi
   mkdir -p "$r/bin"
   cp /bin/busybox "$r/bin/busybox"

@@ -183,11 +183,11 @@ build_coredns
 build_kubernetes
 
 # Each binary must run and report the pinned version.
-"$BIN/etcd" --version | grep -q "etcd Version: $ETCD_VER" || { log "etcd reports a wrong version"; exit 1; }
-"$BIN/kube-apiserver" --version | grep -qx "Kubernetes v$KUBE_VER" || { log "kube-apiserver reports a wrong version"; exit 1; }
-"$BIN/kubectl" version --client | grep -q "v$KUBE_VER" || { log "kubectl reports a wrong version"; exit 1; }
-"$BIN/kubelet" --version | grep -qx "Kubernetes v$KUBE_VER" || { log "kubelet reports a wrong version"; exit 1; }
-"$BIN/coredns" -version | grep -q "CoreDNS-$COREDNS_VER" || { log "coredns reports a wrong version"; exit 1; }
+check_version etcd "etcd Version: ${ETCD_VER//./\\.}$" "$BIN/etcd" --version
+check_version kube-apiserver "^Kubernetes v${KUBE_VER//./\\.}$" "$BIN/kube-apiserver" --version
+check_version kubectl "v${KUBE_VER//./\\.}$" "$BIN/kubectl" version --client
+check_version kubelet "^Kubernetes v${KUBE_VER//./\\.}$" "$BIN/kubelet" --version
+check_version coredns "CoreDNS-${COREDNS_VER//./\\.}$" "$BIN/coredns" -version
 
 log "kube tools built in $(( $(date +%s) - START ))s into $BIN"
 mark_built "$DIR"

@@ -51,8 +51,7 @@ PY
     "$mod/cmd/prometheus" "$mod/cmd/promtool"
 
   "$dir/bin/promtool" --version
-  "$dir/bin/prometheus" --version | grep -q "version $ver " \
-    || { log "prometheus --version does not show $ver"; exit 1; }
+  check_version prometheus "version ${ver//./\\.} " "$dir/bin/prometheus" --version
   mark_built "$dir"
   log "prometheus $ver: built in $((SECONDS - start))s"
 } >&2

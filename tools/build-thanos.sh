@@ -54,8 +54,7 @@ PY
   install -m 0644 "$src/LICENSE" "$dir/LICENSE"
 
   "$dir/bin/thanos" --version
-  "$dir/bin/thanos" --version 2>&1 | grep -q "version $ver " \
-    || { log "thanos --version does not show $ver"; exit 1; }
+  check_version thanos "version ${ver//./\\.} " "$dir/bin/thanos" --version
   mark_built "$dir"
   log "thanos $ver: built in $((SECONDS - start))s"
 } >&2

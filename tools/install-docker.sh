@@ -1,41 +1,34 @@
 #!/usr/bin/env bash
-# Installs a Docker engine (Debian's docker.io: dockerd, containerd, runc) when dockerd is missing.
-# Idempotent and quick when the engine is already there. It only installs: the tests start their
-# own dockerd (tests/fixtures/docker.py); no system service is started or enabled here.
-# Prints the path of dockerd on stdout.
+# Installs a Docker engine (Debian's docker.io: dockerd, containerd, runc, with iptables) unless
+# one is installed. Quick when it is. It only installs: the tests start their own dockerd
+# (tests/fixtures/docker.py) and `make up` starts one (tools/local-stack.sh); no system service is
+# started or enabled here. Prints the path of dockerd on stdout.
+#
+# "Installed" means ready to start, not "a binary exists": the check runs under the apt lock of
+# tools/apt-install.sh, so an install under way in another job (build-all's `docker` job) is
+# waited for; a Debian docker.io must be fully configured, and iptables must run (dockerd dies at
+# start without it: "failed to create NAT chain DOCKER: Iptables not found").
 set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/apt-install.sh"
 
 log() { printf '[install-docker %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 
-have_engine() { command -v dockerd >/dev/null && command -v containerd >/dev/null && command -v runc >/dev/null; }
+engine_ready() {
+  local c
+  for c in dockerd containerd runc iptables; do command -v "$c" >/dev/null || return 1; done
+  # A Debian engine half-way through its install is not ready (an engine from elsewhere is
+  # unknown to dpkg and judged by its binaries alone).
+  if dpkg-query -W docker.io >/dev/null 2>&1; then package_ready docker.io iptables || return 1; fi
+  iptables -V >/dev/null 2>&1
+}
 
-if ! have_engine; then
-  if [[ $(id -u) -ne 0 ]]; then
-    log "dockerd is missing and this is not root: install docker.io (Debian) by hand"
-    exit 1
-  fi
-  export DEBIAN_FRONTEND=noninteractive
-  # Keep maintainer scripts from trying to start the service (there is no init system here).
-  policy=/usr/sbin/policy-rc.d
-  created_policy=0
-  if [[ ! -e $policy ]]; then
-    printf '#!/bin/sh\nexit 101\n' >"$policy" && chmod +x "$policy" && created_policy=1
-  fi
-  trap 'if [[ $created_policy == 1 ]]; then rm -f "$policy"; fi' EXIT
-  apt_install() {
-    apt-get install -y -q --no-install-recommends \
-      -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold \
-      docker.io iptables ca-certificates >&2
-  }
-  log "installing docker.io with apt-get"
-  start=$SECONDS
-  if ! apt_install; then
-    log "apt-get install failed; refreshing the package lists and retrying"
-    apt-get update -q >&2
-    apt_install
-  fi
+install_if_missing() {
+  engine_ready && return 0
+  local start=$SECONDS
+  _apt_install docker.io iptables ca-certificates
   log "installed in $((SECONDS - start))s"
-fi
+  engine_ready || { log "docker.io is installed but the engine is not ready (dockerd, containerd, runc, iptables -V)"; return 1; }
+}
 
-have_engine || { log "dockerd still missing after install"; exit 1; }
+apt_locked install_if_missing
 command -v dockerd

@@ -10,6 +10,7 @@
 # Idempotent and quick when everything is there. It only installs: no service is started or
 # enabled (maintainer scripts are kept from starting anything). Prints the CNI bin dir on stdout.
 set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/apt-install.sh"
 
 log() { printf '[install-kube-node %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 
@@ -23,34 +24,14 @@ missing() {
   for c in "${COMMANDS[@]}"; do command -v "$c" >/dev/null || echo "$c"; done
 }
 
-if [[ -n "$(missing)" ]]; then
-  if [[ $(id -u) -ne 0 ]]; then
-    log "missing: $(missing | tr '\n' ' ')and this is not root: install them by hand"
-    exit 1
-  fi
-  export DEBIAN_FRONTEND=noninteractive
-  # Keep maintainer scripts from trying to start a service (there is no init system here).
-  policy=/usr/sbin/policy-rc.d
-  created_policy=0
-  if [[ ! -e $policy ]]; then
-    printf '#!/bin/sh\nexit 101\n' >"$policy" && chmod +x "$policy" && created_policy=1
-  fi
-  trap 'if [[ $created_policy == 1 ]]; then rm -f "$policy"; fi' EXIT
-  apt_install() {
-    # --no-upgrade: a package already installed (containerd, openssl…) is left at its version.
-    apt-get install -y -q --no-install-recommends --no-upgrade \
-      -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold \
-      containernetworking-plugins containerd runc iptables conntrack iproute2 openssl >&2
-  }
+check_and_install() {
+  [[ -z "$(missing)" ]] && return 0
   log "installing: $(missing | tr '\n' ' ')"
-  start=$SECONDS
-  if ! apt_install; then
-    log "apt-get install failed; refreshing the package lists and retrying"
-    apt-get update -q >&2
-    apt_install
-  fi
+  local start=$SECONDS
+  _apt_install containernetworking-plugins containerd runc iptables conntrack iproute2 openssl
   log "installed in $((SECONDS - start))s"
-fi
+}
+apt_locked check_and_install
 
 if [[ -n "$(missing)" ]]; then
   log "still missing after install: $(missing | tr '\n' ' ')"

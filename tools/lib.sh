@@ -60,3 +60,17 @@ check_serves() {
   fi
   log "$label: the provider served gRPC on port $port"
 }
+
+# check_version LABEL WANT COMMAND...: COMMAND's output (stdout and stderr, read whole first) must
+# have a line matching the extended regex WANT. Never `COMMAND | grep -q` under pipefail: grep
+# exits at its first match, the command dies of SIGPIPE writing the rest, and the pipeline
+# fails although the version was right (2 runs in 10 of `kubectl version --client`).
+check_version() {
+  local label="$1" want="$2" out
+  shift 2
+  if ! out="$("$@" 2>&1)"; then
+    log "$label: '$*' failed: $out"
+    return 1
+  fi
+  grep -qE -- "$want" <<<"$out" || { log "$label reports a wrong version (want /$want/): $out"; return 1; }
+}

@@ -20,12 +20,27 @@ engine_up() { docker info >/dev/null 2>&1; }
 if ! engine_up; then
   if [[ -z "${DOCKER_HOST:-}" ]]; then
     log "no Docker engine answers: starting Debian's dockerd"
+    # Waits for an install under way (build-all's docker job) rather than racing it.
     tools/install-docker.sh >/dev/null
     mkdir -p "$STACKKIT_TOOLS/logs"
-    nohup dockerd >"$STACKKIT_TOOLS/logs/dockerd.log" 2>&1 &
-    for _ in $(seq 60); do engine_up && break; sleep 1; done
+    dockerd_log="$STACKKIT_TOOLS/logs/dockerd.log"
+    nohup dockerd >"$dockerd_log" 2>&1 &
+    dockerd_pid=$!
+    for _ in $(seq 60); do
+      engine_up && break
+      if ! kill -0 "$dockerd_pid" 2>/dev/null; then
+        log "dockerd exited at start; the end of its log ($dockerd_log):"
+        tail -n 15 "$dockerd_log" | sed 's/^/  /' >&2
+        exit 1
+      fi
+      sleep 1
+    done
   fi
-  engine_up || { log "no Docker engine at ${DOCKER_HOST:-the default socket}; see $STACKKIT_TOOLS/logs/dockerd.log"; exit 1; }
+  if ! engine_up; then
+    log "no Docker engine answers at ${DOCKER_HOST:-the default socket}"
+    [[ -n "${dockerd_log:-}" ]] && { log "the end of dockerd's log ($dockerd_log):"; tail -n 15 "$dockerd_log" | sed 's/^/  /' >&2; }
+    exit 1
+  fi
 fi
 
 if [[ "$(pulumi version 2>/dev/null)" != "v$PULUMI_VERSION" ]]; then
