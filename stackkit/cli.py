@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Annotated, Any, Optional, TypeVar, cast
 
 import typer
+from typer.core import TyperOption
 
 from .errors import ConfigError, StackkitError, StackkitWarning
 
@@ -23,6 +24,16 @@ app = typer.Typer(
 )
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _flag_type(self: TyperOption, ctx: Any) -> str | None:
+    """A flag takes no value, so its help row shows no type (typer 0.29 shows ``<bool>``
+    beside every flag, ``--help`` included, as if it took one)."""
+    return None if self.is_flag else _option_type(self, ctx)
+
+
+_option_type = TyperOption.display_type_rich
+TyperOption.display_type_rich = _flag_type  # type: ignore[method-assign]
 
 ConfigOpt = Annotated[
     Optional[Path],  # noqa: UP045 - typer needs Optional at runtime on 3.11
@@ -229,11 +240,11 @@ def _summary(changes: dict[str, int]) -> str:
 
 @app.command()
 @handle_errors
-def up(config: ConfigOpt = None) -> None:
+def up(config: ConfigOpt = None, target: TargetOpt = None) -> None:
     """Deploy the stack (local Docker by default) and print where everything is."""
     from . import deploy
 
-    cfg = _load(config)
+    cfg = _load(config, target)
     say(f"deploying stack {cfg.name} to {cfg.target}")
     result = deploy.up(cfg, progress=say)
     say(f"done: {_summary(result.changes)}")
@@ -250,11 +261,11 @@ def up(config: ConfigOpt = None) -> None:
 
 @app.command()
 @handle_errors
-def preview(config: ConfigOpt = None) -> None:
+def preview(config: ConfigOpt = None, target: TargetOpt = None) -> None:
     """Show what `stackkit up` would change, without changing anything."""
     from . import deploy
 
-    cfg = _load(config)
+    cfg = _load(config, target)
     result = deploy.preview(cfg, progress=say)
     say(f"up would make: {_summary(result.changes)}")
 
@@ -263,6 +274,7 @@ def preview(config: ConfigOpt = None) -> None:
 @handle_errors
 def down(
     config: ConfigOpt = None,
+    target: TargetOpt = None,
     purge: Annotated[
         bool,
         typer.Option(
@@ -273,7 +285,7 @@ def down(
     """Remove the containers and network; data volumes stay unless --purge."""
     from . import deploy
 
-    cfg = _load(config)
+    cfg = _load(config, target)
     result = deploy.down(cfg, purge=purge, progress=say)
     kept = "" if purge else "; data volumes kept (use --purge to delete them)"
     say(f"removed stack {cfg.name}: {_summary(result.changes)}{kept}")
@@ -284,11 +296,12 @@ def down(
 def show_secret(
     name: Annotated[str, typer.Argument(help="grafana-password or otlp-token")],
     config: ConfigOpt = None,
+    target: TargetOpt = None,
 ) -> None:
     """Print a generated secret (only when asked: it is never shown otherwise)."""
     from .endpoint import otlp_token
 
-    cfg = _load(config)
+    cfg = _load(config, target)
     if name == "grafana-password":
         from .deploy import grafana_password
 
@@ -304,28 +317,30 @@ def show_secret(
 
 @app.command()
 @handle_errors
-def status(config: ConfigOpt = None) -> None:
+def status(config: ConfigOpt = None, target: TargetOpt = None) -> None:
     """Each component's health, the URLs, and when telemetry last arrived."""
     from .status import status as look
 
-    cfg = _load(config)
+    cfg = _load(config, target)
     report = look(cfg)
     if report.problem:
         raise StackkitError(report.problem)
     if not report.deployed:
         raise StackkitError(f"stack {cfg.name} is not deployed: run `stackkit up`")
+    names = [key.removesuffix("_url") for key in report.urls]
+    width = max([11, *(len(c.name) for c in report.components), *map(len, names)])
     for c in report.components:
         answer = "answering" if c.answering else "NOT answering"
-        typer.echo(f"{c.name:<11} {c.state:<9} {c.health:<10} {answer}")
+        typer.echo(f"{c.name:<{width}} {c.state:<9} {c.health:<10} {answer}")
     for key, url in sorted(report.urls.items()):
-        typer.echo(f"{key.removesuffix('_url'):<11} {url}")
+        typer.echo(f"{key.removesuffix('_url'):<{width}} {url}")
     age = report.last_telemetry_age_s
     if report.telemetry_unknown:
-        typer.echo(f"telemetry   unknown: {report.telemetry_unknown}")
+        typer.echo(f"{'telemetry':<{width}} unknown: {report.telemetry_unknown}")
     elif age is None:
-        typer.echo("telemetry   none in the last day")
+        typer.echo(f"{'telemetry':<{width}} none in the last day")
     else:
-        typer.echo(f"telemetry   last arrived {age:.0f}s ago")
+        typer.echo(f"{'telemetry':<{width}} last arrived {age:.0f}s ago")
     if not report.healthy:
         raise typer.Exit(1)
 
@@ -334,6 +349,7 @@ def status(config: ConfigOpt = None) -> None:
 @handle_errors
 def verify(
     config: ConfigOpt = None,
+    target: TargetOpt = None,
     timeout: Annotated[float, typer.Option(help="Seconds to wait for Prometheus.")] = 90.0,
 ) -> None:
     """Send a synthetic data point with this shell's settings and find it in Prometheus."""
@@ -342,7 +358,7 @@ def verify(
     from .state import read_outputs
     from .verify import verify as check
 
-    cfg = _load(config)
+    cfg = _load(config, target)
     if cfg.target == "kubernetes":
         from .kube_status import prometheus_fetch
         from .preflight import cluster

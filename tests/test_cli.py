@@ -151,3 +151,18 @@ def test_env_cache_sees_an_edit_that_keeps_size_and_mtime(tmp_path: Path) -> Non
     config.write_text("collector: {grpc: {port: 24317}}\n")
     os.utime(config, ns=(stat.st_atime_ns, stat.st_mtime_ns))
     assert "localhost:24317" in _stackkit(["env"], tmp_path).stdout
+
+
+@pytest.mark.parametrize("command", ["up", "preview", "down", "status", "verify", "secret"])
+def test_deploy_commands_take_the_target_as_render_does(command: str) -> None:
+    result = runner.invoke(app, [command, "--help"])
+    assert result.exit_code == 0
+    assert "--target" in result.stdout
+
+
+@pytest.mark.parametrize("command", ["init", "render", "env", "up", "down", "status"])
+def test_help_shows_no_type_beside_a_flag(command: str) -> None:
+    result = runner.invoke(app, [command, "--help"], terminal_width=100)
+    assert result.exit_code == 0
+    assert "<bool>" not in result.stdout
+    assert "<path>" in result.stdout  # options that take a value still show its type

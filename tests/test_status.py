@@ -111,3 +111,40 @@ def test_recorded_probes_that_up_never_writes_are_refused(probes: object) -> Non
     write_private(stack_dir("claude-code") / OUTPUTS_FILE, json.dumps({"probe_urls": probes}))
     with pytest.raises(StateError, match="probe_urls|outputs.json"):
         read_outputs("claude-code")
+
+
+def test_status_keeps_long_names_in_their_column(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A cluster's report names `otlp http/protobuf`: every value still starts in one column."""
+    from typer.testing import CliRunner
+
+    from stackkit.cli import app
+
+    report = status_module.Report(
+        True,
+        (status_module.Component("otelcol", "running", "healthy", True),),
+        {
+            "prometheus_url": "http://prometheus.ns.svc:9090",
+            "otlp http/protobuf": "http://otelcol.ns.svc:4318",
+            "otlp grpc": "http://otelcol.ns.svc:4317",
+        },
+        3.0,
+    )
+    monkeypatch.setattr(status_module, "status", lambda cfg: report)
+    result = CliRunner().invoke(app, ["status"])
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    starts = {
+        line.index(value)
+        for line, value in zip(
+            lines,
+            [
+                "running",
+                "http://otelcol.ns.svc:4317",
+                "http://otelcol.ns.svc:4318",
+                "http://prometheus.ns.svc:9090",
+                "last arrived",
+            ],
+            strict=True,
+        )
+    }
+    assert len(starts) == 1, result.stdout
