@@ -119,7 +119,7 @@ type acct struct {
 	events       tally // accepted events
 
 	sessionsStarted, sessionsFinished, sessionsCut, sessionsAbandoned int64
-	sessionsCumulative                                                int64
+	sessionsCumulative, sessionsResumed                               int64
 }
 
 func newAcct(cat *catalogue, cfg *config) *acct {
@@ -166,6 +166,7 @@ func (a *acct) merge(o *acct) {
 	a.sessionsCut += o.sessionsCut
 	a.sessionsAbandoned += o.sessionsAbandoned
 	a.sessionsCumulative += o.sessionsCumulative
+	a.sessionsResumed += o.sessionsResumed
 }
 
 func addAll(dst, src []float64) {

@@ -191,7 +191,8 @@ type catalogue struct {
 	groups   []groupDef
 	groupIdx map[string]int
 
-	session  int
+	session  int       // session.count, start_type fresh
+	resume   int       // session.count, start_type resume
 	cost     [][][]int // [model][query source][effort]
 	tokens   [][][][numTokenTypes]int
 	active   [2]int
@@ -220,6 +221,7 @@ func newCatalogue() *catalogue {
 	}
 
 	c.session = c.add(mSession, -1, []string{"start_type", "fresh"})
+	c.resume = c.add(mSession, -1, []string{"start_type", "resume"})
 	c.cost = make([][][]int, len(models))
 	c.tokens = make([][][][numTokenTypes]int, len(models))
 	c.lines = make([][2]int, len(models))

@@ -40,6 +40,7 @@ type config struct {
 	SubagentShare      float64
 	AuxiliaryShare     float64
 	CumulativeShare    float64
+	ResumeShare        float64
 	HTTPShare          float64
 	GRPCEndpoint       string
 	HTTPEndpoint       string
@@ -93,6 +94,7 @@ func parseConfig(args []string) (*config, error) {
 	fs.Float64Var(&c.SubagentShare, "subagent-share", 0.15, "share of API requests with query_source subagent")
 	fs.Float64Var(&c.AuxiliaryShare, "auxiliary-share", 0.05, "share of API requests with query_source auxiliary")
 	fs.Float64Var(&c.CumulativeShare, "cumulative-share", 0, "share of sessions exporting cumulative sums (the CLI's default is delta)")
+	fs.Float64Var(&c.ResumeShare, "resume-share", 0, "share of ended sessions the developer resumes at once (claude --resume: a new process under the same session.id)")
 	fs.Float64Var(&c.HTTPShare, "http-share", 0.5, "share of developers using OTLP/HTTP protobuf (the rest gRPC)")
 	fs.StringVar(&c.GRPCEndpoint, "grpc-endpoint", "127.0.0.1:4317", "OTLP/gRPC endpoint (host:port or http://host:port)")
 	fs.StringVar(&c.HTTPEndpoint, "http-endpoint", "http://127.0.0.1:4318", "OTLP/HTTP base URL (/v1/metrics and /v1/logs are appended)")
@@ -156,7 +158,7 @@ func (c *config) describe() map[string]any {
 		"tool_share": c.ToolShare, "edit_share": c.EditShare, "reject_share": c.RejectShare,
 		"tool_fail_share": c.ToolFailShare, "api_error_rate": c.APIErrorRate,
 		"subagent_share": c.SubagentShare, "auxiliary_share": c.AuxiliaryShare,
-		"cumulative_share": c.CumulativeShare, "http_share": c.HTTPShare,
+		"cumulative_share": c.CumulativeShare, "resume_share": c.ResumeShare, "http_share": c.HTTPShare,
 		"grpc_endpoint": c.GRPCEndpoint, "http_endpoint": c.HTTPEndpoint, "allow_remote": c.AllowRemote,
 		"token_set": c.TokenSet, "workers": c.Workers, "procs": c.Procs, "tick_seconds": c.Tick.Seconds(), "conns": c.Conns,
 		"timeout_seconds": c.Timeout.Seconds(), "seed": c.Seed,
@@ -182,7 +184,7 @@ func (c *config) validate() error {
 	for name, v := range map[string]float64{
 		"tool-share": c.ToolShare, "edit-share": c.EditShare, "reject-share": c.RejectShare,
 		"tool-fail-share": c.ToolFailShare, "api-error-rate": c.APIErrorRate,
-		"cumulative-share": c.CumulativeShare, "http-share": c.HTTPShare,
+		"cumulative-share": c.CumulativeShare, "resume-share": c.ResumeShare, "http-share": c.HTTPShare,
 		"subagent-share": c.SubagentShare, "auxiliary-share": c.AuxiliaryShare,
 	} {
 		check(v >= 0 && v <= 1, "-%s must be between 0 and 1", name)

@@ -21,6 +21,7 @@ type developer struct {
 	resource []byte // Resource{Metrics,Logs}.resource field, complete (tag, length, Resource)
 	common   []byte // data-point attributes before session.id: resource copies, user.id
 	sessions int    // sessions started so far
+	prevID   []byte // the session.id a resumed session takes over
 
 	rng *rand.Rand // this developer's own stream: same seed, same sessions
 

@@ -61,8 +61,8 @@ func mainExit(args []string) int {
 		defer t.Stop()
 	}
 
-	fmt.Fprintf(os.Stderr, "loadgen: %d developers, interval %v (events %v), %.0f%% http, %.0f%% cumulative, grpc %s, http %s\n",
-		cfg.Developers, cfg.Interval, cfg.LogsInterval, cfg.HTTPShare*100, cfg.CumulativeShare*100,
+	fmt.Fprintf(os.Stderr, "loadgen: %d developers, interval %v (events %v), %.0f%% http, %.0f%% cumulative, %.0f%% resumed, grpc %s, http %s\n",
+		cfg.Developers, cfg.Interval, cfg.LogsInterval, cfg.HTTPShare*100, cfg.CumulativeShare*100, cfg.ResumeShare*100,
 		cfg.grpcTarget, cfg.httpBase)
 	if cfg.CPUProfile != "" {
 		f, err := os.Create(cfg.CPUProfile)

@@ -148,6 +148,7 @@ func (r *run) summary(a *acct, cpu0, cpu1 cpuUsage) map[string]any {
 			"abandoned":  a.sessionsAbandoned,
 			"cumulative": a.sessionsCumulative,
 			"delta":      a.sessionsStarted - a.sessionsCumulative,
+			"resumed":    a.sessionsResumed,
 		},
 		"requests":        requests,
 		"latency_ms":      latency,
@@ -196,12 +197,12 @@ func oneLine(r *run, a *acct, sum map[string]any) string {
 	}
 	m, l := req(sigMetrics), req(sigLogs)
 	cpu := sum["cpu"].(map[string]any)
-	return fmt.Sprintf("loadgen: %d developers, %.1fs (stop: %s); sessions %d started, %d finished;"+
+	return fmt.Sprintf("loadgen: %d developers, %.1fs (stop: %s); sessions %d started (%d resumed), %d finished;"+
 		" metrics %d requests (%d accepted, %d refused) %d points (%d accepted);"+
 		" logs %d requests (%d accepted, %d refused) %d events (%d accepted);"+
 		" cpu %.2fs = %.3f cores (%.3f per 1000 developers)",
 		r.cfg.Developers, r.finishedAt.Sub(r.startedAt).Seconds(), r.stopReason,
-		a.sessionsStarted, a.sessionsFinished,
+		a.sessionsStarted, a.sessionsResumed, a.sessionsFinished,
 		m.Requests, m.Accepted, m.Refused, m.Items, m.ItemsAccepted,
 		l.Requests, l.Accepted, l.Refused, l.Items, l.ItemsAccepted,
 		cpu["user_seconds"].(float64)+cpu["system_seconds"].(float64), cpu["cores"].(float64),

@@ -47,7 +47,7 @@ func fmtFloat(f float64) string {
 // playSession runs one whole session of d on w, sending into c; returns the number of ticks.
 func playSession(w *worker, d *developer, c *capture) {
 	now := int64(1_800_000_000_000_000_000)
-	w.startSession(d, now)
+	w.startSession(d, now, false)
 	d.s.send = c
 	for d.s != nil {
 		now = d.s.nextDue(w.logsNanos)

@@ -57,36 +57,65 @@ func (w *worker) process(d *developer) {
 			d.due = s.nextDue(w.logsNanos)
 			return
 		}
-		// The session ended: think, then start the next one (if any may start).
-		if !r.mayStart() {
-			d.retired = true
-			return
-		}
-		think := w.cfg.ThinkMin + d.rng.Float64()*(w.cfg.ThinkMax-w.cfg.ThinkMin)
-		d.due = now + int64(think*float64(w.interval))
+		w.afterSession(d, now)
 		return
 	}
 	if r.stopping.Load() || !r.reserve() {
 		d.retired = true
 		return
 	}
-	w.startSession(d, now)
+	w.startSession(d, now, false)
 	d.due = d.s.nextDue(w.logsNanos)
 }
 
-func (w *worker) startSession(d *developer, now int64) {
-	s := d.spare
+// afterSession follows a session that ended on its own: with probability -resume-share the
+// developer resumes it at once (claude --resume), else thinks, then starts a fresh one (if any
+// may start).
+func (w *worker) afterSession(d *developer, now int64) {
+	r := w.run
+	if !r.mayStart() {
+		d.retired = true
+		return
+	}
+	// No draw without resumes: a run without them plays exactly as before the flag existed.
+	if w.cfg.ResumeShare > 0 && d.rng.Float64() < w.cfg.ResumeShare {
+		if !r.reserve() {
+			d.retired = true
+			return
+		}
+		w.startSession(d, now, true)
+		d.due = d.s.nextDue(w.logsNanos)
+		return
+	}
+	think := w.cfg.ThinkMin + d.rng.Float64()*(w.cfg.ThinkMax-w.cfg.ThinkMin)
+	d.due = now + int64(think*float64(w.interval))
+}
+
+// startSession starts a Claude Code process. A resumed one (claude --resume, claude -c) takes
+// over the session that just ended: its session.id, its temporality, model and effort (the
+// developer's settings), but as a new process it counts from zero (its own cumulative start
+// times) and reports session.count with start_type resume.
+func (w *worker) startSession(d *developer, now int64, resume bool) {
+	s := d.spare // the developer's last session, if any
+	resume = resume && s != nil
 	if s == nil {
 		s = newSession(len(w.cat.series), w.nWin)
+	}
+	if resume {
+		d.prevID = append(d.prevID[:0], s.id...)
 	}
 	s.reset()
 	d.s, d.spare = s, nil
 	d.sessions++
-	s.id = appendUUID(s.id, d.rng)
-	s.cumulative = d.rng.Float64() < w.cfg.CumulativeShare
-	// A session keeps its model and effort, as the CLI does unless the user switches them.
-	s.model = pick(d.rng, modelWeights)
-	s.effort = pick(d.rng, effortWeights)
+	if resume {
+		s.id = append(s.id, d.prevID...)
+	} else {
+		s.id = appendUUID(s.id, d.rng)
+		s.cumulative = d.rng.Float64() < w.cfg.CumulativeShare
+		// A session keeps its model and effort, as the CLI does unless the user switches them.
+		s.model = pick(d.rng, modelWeights)
+		s.effort = pick(d.rng, effortWeights)
+	}
 	s.start, s.lastExport, s.ivStart = now, now, now
 	s.nextTick = now + w.interval
 	s.ticksLeft = w.cfg.SessionMin + d.rng.IntN(w.cfg.SessionMax-w.cfg.SessionMin+1)
@@ -96,7 +125,12 @@ func (w *worker) startSession(d *developer, now int64) {
 	if w.cfg.Conns == 0 {
 		s.send = w.run.newSender(d.useHTTP)
 	}
-	s.add(w.cat.session, 1, now) // session.count, start_type fresh
+	if resume {
+		s.add(w.cat.resume, 1, now) // session.count, start_type resume
+		w.acct.sessionsResumed++
+	} else {
+		s.add(w.cat.session, 1, now) // session.count, start_type fresh
+	}
 	s.plan(w, d)
 	w.acct.sessionsStarted++
 	if s.cumulative {

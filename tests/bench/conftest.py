@@ -18,6 +18,7 @@ Claude Code CLI's http/json posts and the generator's protobuf posts are read by
 from __future__ import annotations
 
 import json
+import math
 import subprocess
 import threading
 import time
@@ -317,14 +318,17 @@ GROUP_BY = {
 
 def series_increments(pts: Sequence[dict[str, Any]]) -> list[tuple[dict[str, Any], float]]:
     """What each series adds up to: delta points summed, cumulative series their last value
-    (the running total a cumulative client reports since its session started)."""
+    (the running total a cumulative client reports since its process started). A resumed
+    session (``-resume-share``) is a second process writing the same series, counting from zero
+    with a later start time: running totals are told apart by their start time, as the stack's
+    Collector does (``process.start``)."""
     out: list[tuple[dict[str, Any], float]] = []
     last: dict[tuple[Any, ...], dict[str, Any]] = {}
     for p in pts:
         if p["temporality"] == "delta":
             out.append((p, p["value"]))
         else:
-            key = (p["name"], tuple(sorted(p["attributes"].items())))
+            key = (p["name"], tuple(sorted(p["attributes"].items())), p["start"])
             if key not in last or p["time"] >= last[key]["time"]:
                 last[key] = p
     out += [(p, p["value"]) for p in last.values()]
@@ -368,6 +372,19 @@ def totals(pts: Sequence[dict[str, Any]], evs: Sequence[dict[str, Any]]) -> dict
             "tool_result_by_tool_and_success": dict(tool_results),
         },
     }
+
+
+def assert_close(got: Any, want: Any, path: str = "") -> None:
+    """Equal structures, floats equal to 1e-9 relative."""
+    if isinstance(want, dict):
+        assert isinstance(got, dict), (path, got)
+        assert set(got) == set(want), (path, sorted(set(got) ^ set(want), key=str))
+        for k in want:
+            assert_close(got[k], want[k], f"{path}/{k}")
+    elif isinstance(want, float) or isinstance(got, float):
+        assert math.isclose(got, want, rel_tol=1e-9, abs_tol=1e-9), (path, got, want)
+    else:
+        assert got == want, (path, got, want)
 
 
 def summary_totals(summary: dict[str, Any]) -> dict[str, Any]:

@@ -5,7 +5,6 @@ the totals recomputed from the decoded requests. It stops by itself and only loa
 
 from __future__ import annotations
 
-import math
 import signal
 import subprocess
 import time
@@ -16,6 +15,7 @@ import pytest
 
 from tests.bench.conftest import (
     Sinks,
+    assert_close,
     events,
     points,
     run_loadgen,
@@ -34,19 +34,6 @@ FAST = [
 
 def requests(summary: dict[str, Any], signal_: str, proto: str) -> dict[str, Any]:
     return summary["requests"][signal_][proto]  # type: ignore[no-any-return]
-
-
-def assert_close(got: Any, want: Any, path: str = "") -> None:
-    """Equal structures, floats equal to 1e-9 relative."""
-    if isinstance(want, dict):
-        assert isinstance(got, dict), (path, got)
-        assert set(got) == set(want), (path, sorted(set(got) ^ set(want), key=str))
-        for k in want:
-            assert_close(got[k], want[k], f"{path}/{k}")
-    elif isinstance(want, float) or isinstance(got, float):
-        assert math.isclose(got, want, rel_tol=1e-9, abs_tol=1e-9), (path, got, want)
-    else:
-        assert got == want, (path, got, want)
 
 
 @pytest.mark.parametrize("conns", ["2", "0"], ids=["shared-connections", "per-session"])

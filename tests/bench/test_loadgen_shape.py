@@ -25,7 +25,16 @@ from typing import Any
 import pytest
 
 from stackkit.versions import CLAUDE_CODE_VERSION
-from tests.bench.conftest import GrpcSink, Sinks, events, points, run_loadgen
+from tests.bench.conftest import (
+    GrpcSink,
+    Sinks,
+    assert_close,
+    events,
+    points,
+    run_loadgen,
+    summary_totals,
+    totals,
+)
 from tests.fixtures.anthropic_fake import Error, Text, ToolUse, Usage, edit_lines, write_file
 from tests.fixtures.claude import ClaudeRunner
 from tests.fixtures.otlp_sink import OtlpSink
@@ -345,6 +354,87 @@ def test_events_have_the_real_shapes(real_all: Observed, generated: dict[str, An
             seqs[e["attributes"]["session.id"]].append(e["attributes"]["event.sequence"])
         for s in seqs.values():
             assert sorted(s) == list(range(len(s)))
+
+
+def test_resumed_sessions_continue_the_session_id_as_a_new_process(
+    loadgen_bin: Path, sinks: Any, tmp_path: Path
+) -> None:
+    """``claude --resume`` / ``claude -c`` (issue 23): with -resume-share 1 every session after
+    a developer's first is a new process under the first one's session.id, started at once: its
+    series start after the previous process's last point (cumulative: a new start time, counting
+    from zero), its session.count says ``resume``; the summary's totals by start_type are exact."""
+    s: Sinks = sinks()
+    run = run_loadgen(
+        loadgen_bin,
+        [*s.args(), "-developers", "6", "-duration", "3s", "-interval", "300ms",
+         "-logs-interval", "50ms", "-ramp", "200ms", "-session-min", "2", "-session-max", "3",
+         "-prompts", "3", "-cumulative-share", "0.5", "-http-share", "0.5",
+         "-resume-share", "1"],
+        tmp_path,
+    )  # fmt: skip
+    assert run.returncode == 0, run.describe()
+    summary = run.summary
+    assert summary is not None
+    sessions = summary["sessions"]
+    pts = points(s.accepted_payloads("metrics"))
+    evs = events(s.accepted_payloads("logs"))
+    assert len(pts) == summary["requests"]["metrics"]["all"]["items_accepted"]
+    # Every developer ran one fresh session, then resumed it again and again.
+    assert sessions["resumed"] == sessions["started"] - 6 >= 6, sessions
+    assert sessions["started"] == sessions["finished"]
+    assert summary["config"]["resume_share"] == 1
+
+    by_user: dict[str, set[str]] = defaultdict(set)
+    for p in pts:
+        by_user[p["attributes"]["user.id"]].add(p["attributes"]["session.id"])
+    assert len(by_user) == 6 and all(len(ids) == 1 for ids in by_user.values()), by_user
+
+    # Processes by their session.count point: start time and start_type.
+    procs: dict[str, dict[int, str]] = defaultdict(dict)
+    for p in pts:
+        if p["name"] == "claude_code.session.count":
+            procs[p["attributes"]["session.id"]][p["start"]] = p["attributes"]["start_type"]
+    resumed = 0
+    for sid, starts in procs.items():
+        kinds = [starts[t] for t in sorted(starts)]
+        assert kinds[0] == "fresh" and set(kinds[1:]) == {"resume"}, (sid, kinds)
+        resumed += len(kinds) - 1
+    assert resumed == sessions["resumed"]
+
+    # A series written by several processes: one after the other, never overlapping; a
+    # cumulative one restarts with a later start time. A point belongs to the last process
+    # started before its time (an exit flush and the next start share one instant).
+    def process_of(p: dict[str, Any]) -> int:
+        return sum(t < p["time"] for t in sorted(procs[p["attributes"]["session.id"]])[1:])
+
+    series: dict[tuple[Any, ...], list[dict[str, Any]]] = defaultdict(list)
+    for p in pts:
+        series[(p["name"], tuple(sorted(p["attributes"].items())))].append(p)
+    continued = {"delta": 0, "cumulative": 0}
+    for key, sp in series.items():
+        sp.sort(key=lambda p: p["time"])
+        temporality = sp[0]["temporality"]
+        if temporality == "cumulative":
+            runs: dict[int, list[dict[str, Any]]] = defaultdict(list)
+            for p in sp:
+                runs[p["start"]].append(p)
+            # One start time per process: the process's first count of the series.
+            assert {len({process_of(p) for p in r}) for r in runs.values()} == {1}, key
+            for earlier, later in itertools.pairwise(sorted(runs)):
+                assert max(p["time"] for p in runs[earlier]) <= later, key  # a later start
+        else:
+            for a, b in itertools.pairwise(sp):
+                assert a["time"] <= b["start"], key
+        continued[temporality] += len({process_of(p) for p in sp}) > 1
+    assert continued["delta"] > 0 and continued["cumulative"] > 0, continued
+
+    # The summary's totals: session.count by start_type, and every other total, equal what the
+    # decoded points add up to (running totals kept apart per process).
+    groups = summary["accepted"]["metrics"]["claude_code.session.count"]["groups"]
+    by_type = {g["start_type"]: g["value"] for g in groups}
+    assert by_type == {"fresh": 6, "resume": sessions["resumed"]}, by_type
+    assert sum(by_type.values()) == sessions["started"]
+    assert_close(summary_totals(summary), totals(pts, evs))
 
 
 def test_loadgen_defaults_to_the_pinned_cli_version(loadgen_bin: Path) -> None:
