@@ -3,6 +3,8 @@
 Usage:
     uv run python bench/load.py --short                      # `make bench`: 100 and 1,000
     uv run python bench/load.py --full --write bench/results-load.md   # the whole sweep
+    uv run python bench/load.py --developers 10000 --compare 0 \
+        --cumulative-share 0.3 --resume-share 0.2             # one size, other client mixes
 
 Each case brings a stack up on the tests' Docker engine (Debian's dockerd on its own socket, the
 stack's images built locally under their upstream names) on free ports, drives it with
@@ -15,6 +17,11 @@ measures while the load runs:
 * the Collector's and Prometheus' CPU (cores, from /proc) and peak RSS; Prometheus' head series,
   scrape duration and rule evaluation time;
 * freshness: a probe point sent every few seconds, timed until Prometheus answers with it.
+
+The fleet's mix: ``--cumulative-share`` of sessions export cumulative sums (the CLI's default is
+delta); ``--resume-share`` of the sessions that end are resumed at once (``claude --resume``: a
+new process sending under the same session.id, counting from zero); both are printed under the
+table. ``--interval`` compresses time (60 s is the CLI's own export interval).
 
 Cases: stackkit's stack with each export (otlp, the default; scrape), each
 session.id policy (keep, drop, hash), and the two public peer setups (the Collector config
@@ -344,6 +351,8 @@ class Load:
     interval_s: float
     duration_s: float
     cumulative_share: float = 0.2
+    resume_share: float = 0.0
+    """Ended sessions resumed at once: a new process under the same session.id (issue 23)."""
     conns: int = 0
     """0: a connection per session, as real processes hold; else that many shared ones."""
 
@@ -354,6 +363,7 @@ class Load:
             "-duration", f"{self.duration_s}s",
             "-ramp", f"{min(self.duration_s / 3, 60)}s",
             "-cumulative-share", str(self.cumulative_share),
+            "-resume-share", str(self.resume_share),
             "-conns", str(self.conns),
         ]  # fmt: skip
 
@@ -535,8 +545,11 @@ def format_row(r: Row) -> str:
         "not counted" if events is None else ("exact" if events < 1e-6 else f"{100 * events:.2f}%")
     )
     fresh = s.freshness_s
+    sessions = f"{r.summary['sessions']['started']:,}"
+    if resumed := r.summary["sessions"].get("resumed"):
+        sessions += f" ({resumed:,} resumed)"
     return (
-        f"| {r.case} | {r.load.developers:,} | {r.summary['sessions']['started']:,} | "
+        f"| {r.case} | {r.load.developers:,} | {sessions} | "
         f"{metrics['items']:,} / {metrics['items_accepted']:,} / {metrics['items_refused']:,} | "
         f"{logs['items']:,} / {logs['items_accepted']:,} / {logs['items_refused']:,} | "
         f"{_fmt(r.dropped, '.0f')} | {exact} | {events_text} | "
@@ -556,14 +569,32 @@ HEADER = (
 )
 
 
+def load_notes(rows: list[Row]) -> str:
+    """What the fleet was, under the table: the shares and the time scale of each case."""
+    mixes: dict[str, list[str]] = {}
+    for r in rows:
+        ld = r.load
+        mix = (
+            f"{ld.interval_s:g} s export interval, {ld.duration_s:g} s of load; "
+            f"{ld.cumulative_share:.0%} of sessions cumulative (`-cumulative-share "
+            f"{ld.cumulative_share:g}`), {ld.resume_share:.0%} of ended sessions resumed "
+            f"(`-resume-share {ld.resume_share:g}`)"
+        )
+        mixes.setdefault(mix, []).append(f"{r.case} ({ld.developers:,})")
+    if len(mixes) == 1:
+        return f"Load: {next(iter(mixes))}.\n"
+    return "".join(f"Load: {mix}: {', '.join(cs)}.\n" for mix, cs in mixes.items())
+
+
 PER_SESSION_MAX = 8000
 SHARED_CONNS = 2048
 Case = tuple[str, Callable[[DockerEngine], Callable[[Path], Any]], Load]
 
 
 def cases(args: argparse.Namespace) -> list[Case]:
-    real = 60.0  # the CLI's own export interval: no time compression
+    interval = args.interval  # 60 s: the CLI's own export interval, no time compression
     duration = args.duration
+    mix = {"cumulative_share": args.cumulative_share, "resume_share": args.resume_share}
     sizes = [int(s) for s in args.developers.split(",") if s.strip()]
     out: list[Case] = []
 
@@ -579,35 +610,36 @@ def cases(args: argparse.Namespace) -> list[Case]:
         # so above PER_SESSION_MAX developers the fleet shares SHARED_CONNS connections.
         shared = n > PER_SESSION_MAX
         label = "stackkit default (otlp push)" + (", shared connections" if shared else "")
-        out.append((label, ours(), Load(n, real, duration, conns=SHARED_CONNS if shared else 0)))
+        conns = SHARED_CONNS if shared else 0
+        out.append((label, ours(), Load(n, interval, duration, conns=conns, **mix)))
     if args.compare:
         n = args.compare
         out.append(
             (
                 "stackkit default, shared connections",
                 ours(),
-                Load(n, real, duration, conns=SHARED_CONNS),
+                Load(n, interval, duration, conns=SHARED_CONNS, **mix),
             )
         )
         out.append(
             (
                 "stackkit, export scrape",
                 ours(collector={"export": "scrape"}),
-                Load(n, real, duration),
+                Load(n, interval, duration, **mix),
             )
         )
         out.append(
             (
                 "stackkit, session.id dropped",
                 ours(attributes={"session_id": "drop"}),
-                Load(n, real, duration),
+                Load(n, interval, duration, **mix),
             )
         )
         out.append(
             (
                 "stackkit, session.id hashed",
                 ours(attributes={"session_id": "hash"}),
-                Load(n, real, duration),
+                Load(n, interval, duration, **mix),
             )
         )
         for peer in peers.PEERS:
@@ -615,7 +647,13 @@ def cases(args: argparse.Namespace) -> list[Case]:
                 (
                     peer.label,
                     lambda engine, p=peer: lambda work: peer_stack(engine, work, p),
-                    Load(n, real, duration, cumulative_share=peer.cumulative_share),
+                    Load(
+                        n,
+                        interval,
+                        duration,
+                        cumulative_share=peer.cumulative_share,
+                        resume_share=args.resume_share,
+                    ),
                 )
             )
     if args.day:
@@ -626,7 +664,7 @@ def cases(args: argparse.Namespace) -> list[Case]:
                 (
                     f"working day (8 h in 4 min), session.id {policy}",
                     ours(attributes={"session_id": policy}, collector={"max_stale": "1m"}),
-                    Load(args.day, 0.5, 240.0),
+                    Load(args.day, 0.5, 240.0, **mix),
                 )
             )
     return out  # fmt: skip
@@ -650,8 +688,26 @@ def main() -> None:
     parser.add_argument(
         "--collector-memory", type=int, default=0, help="collector.memory_limit_mib for our cases"
     )
+    parser.add_argument(
+        "--interval", type=float, default=60.0, help="export interval, s (60: the CLI's own)"
+    )
+    parser.add_argument(
+        "--cumulative-share",
+        type=float,
+        default=0.2,
+        help="sessions exporting cumulative sums (peers: their own setting)",
+    )
+    parser.add_argument(
+        "--resume-share",
+        type=float,
+        default=0.0,
+        help="ended sessions resumed at once (claude --resume: same session.id, new process)",
+    )
     parser.add_argument("--write", type=Path)
     args = parser.parse_args()
+    for share in ("cumulative_share", "resume_share"):
+        if not 0 <= getattr(args, share) <= 1:
+            parser.error(f"--{share.replace('_', '-')} must be between 0 and 1")
     if args.short:
         args.developers, args.duration, args.compare = "100,1000", 180.0, 0
     rows = []
@@ -660,7 +716,7 @@ def main() -> None:
             if args.only and not re.search(args.only, case):
                 continue
             rows.append(measure(engine, make(engine), case, load, Path(tmp)))
-    text = "\n".join([HEADER, *map(format_row, rows)]) + "\n"
+    text = "\n".join([HEADER, *map(format_row, rows)]) + "\n\n" + load_notes(rows)
     print(text)
     if args.write:
         args.write.write_text(text)

@@ -7,6 +7,7 @@ stack needs in its namespace, and a StorageClass exists for the data volumes.
 
 from __future__ import annotations
 
+import errno
 import socket
 from collections.abc import Callable
 from typing import Any
@@ -67,6 +68,13 @@ def docker(cfg: StackConfig, stack: model.Stack, progress: Progress) -> bool:
                 f"({reason}). Load it with `docker load`, mirror it and set images.registry, or "
                 f"set images.{c.name} to an image you have; nothing was changed"
             )
+    address = cfg.docker.bind_address
+    if _bind_error(address, 0) == errno.EADDRNOTAVAIL:
+        raise DeployError(
+            f"docker.bind_address {address} is not an address of this host: set it to "
+            "127.0.0.1 (this machine only), 0.0.0.0 (every interface) or one of this host's "
+            "addresses (`ip -brief address`); nothing was changed"
+        )
     ours = _published_by_stack(engine, cfg.name)
     for role, port in sorted(published_ports(stack).items()):
         if port not in ours and not _port_free(cfg.docker.bind_address, port):
@@ -91,15 +99,20 @@ def _published_by_stack(engine: Engine, name: str) -> set[int]:
 
 
 def _port_free(address: str, port: int) -> bool:
+    return _bind_error(address, port) is None
+
+
+def _bind_error(address: str, port: int) -> int | None:
+    """Why a listener could not bind ``address``:``port`` (an errno), None when it could."""
     family = socket.AF_INET6 if ":" in address else socket.AF_INET
     with socket.socket(family, socket.SOCK_STREAM) as s:
         # As Docker's own listener does: connections in TIME_WAIT do not make a port busy.
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             s.bind((address, port))
-        except OSError:
-            return False
-    return True
+        except OSError as e:
+            return e.errno or -1
+    return None
 
 
 def cluster(cfg: StackConfig) -> kube_api.Cluster:

@@ -318,3 +318,15 @@ def test_storage_that_ignores_fsgroup_needs_volume_init(fake_api: FakeApi) -> No
     ):
         cfg = StackConfig.model_validate({"target": "kubernetes", **fine})
         preflight.kubernetes(cfg, deploy.build(cfg), _quiet)
+
+
+def test_a_bind_address_not_on_this_host_is_named_as_such(engine: Any) -> None:
+    """Binding to an address the host does not have fails too, but not because a program holds
+    the port: say what is wrong (192.0.2.1 is TEST-NET-1, on no host)."""
+    cfg = StackConfig.model_validate({"docker": {"bind_address": "192.0.2.1"}})
+    engine(FakeEngine(images={cfg.images.resolve(c) for c in ("otelcol", "prometheus", "grafana")}))
+    with pytest.raises(DeployError) as info:
+        preflight.docker(cfg, deploy.build(cfg), _quiet)
+    message = str(info.value)
+    assert message.startswith("docker.bind_address 192.0.2.1 is not an address of this host")
+    assert "in use" not in message and "nothing was changed" in message
