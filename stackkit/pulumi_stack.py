@@ -19,9 +19,10 @@ import json
 import os
 import shutil
 import socket
+import subprocess
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -199,6 +200,7 @@ def open_stack(cfg: StackConfig, program: Program) -> Any:
         secrets_provider="passphrase",
         program=program,
     )
+    _own_groups()
     workspace = auto.LocalWorkspace(**opts.__dict__)
     try:
         if _state_file(cfg) is None:
@@ -381,6 +383,11 @@ def run(
             result = getattr(stack, operation)(
                 on_event=_events(progress, changes), color="never", **extra
             )
+            if interrupted():  # Pulumi had finished when it was told to stop
+                raise DeployError(
+                    f"{operation} interrupted after Pulumi had finished it; run "
+                    f"`stackkit {COMMANDS.get(operation, operation)}` again to finish"
+                )
             if operation == "preview":
                 return Outcome({str(k): int(v) for k, v in result.change_summary.items()})
             return Outcome(dict(changes))
@@ -400,12 +407,48 @@ def run(
             _clean_logs()
 
 
+_PULUMI_RUNS: list[subprocess.Popen[str]] = []
+"""The Pulumi CLI processes started by this process (each in a process group of its own)."""
+
+
+class _OwnGroupSubprocess:
+    """The ``subprocess`` module as the Automation API sees it, but every Pulumi CLI it starts
+    runs in a process group of its own, so that only stackkit signals it: exactly once per
+    interrupt, whether the interrupt came to the terminal's whole process group (Ctrl-C) or to
+    stackkit alone (`kill -INT`, a supervisor's SIGTERM)."""
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(subprocess, name)
+
+    @staticmethod
+    def Popen(*args: Any, **kwargs: Any) -> subprocess.Popen[str]:  # noqa: N802 - its name
+        proc: subprocess.Popen[str] = subprocess.Popen(*args, start_new_session=True, **kwargs)
+        _PULUMI_RUNS[:] = [p for p in _PULUMI_RUNS if p.poll() is None] + [proc]
+        return proc
+
+
+def _own_groups() -> None:
+    from pulumi.automation import _cmd
+
+    _cmd.subprocess = _OwnGroupSubprocess()  # type: ignore[attr-defined,assignment]
+
+
+def _signal_pulumi(signum: int) -> None:
+    """Send ``signum`` to every running Pulumi CLI's process group (its providers with it), as
+    a terminal's Ctrl-C reaches a process group."""
+    for proc in _PULUMI_RUNS:
+        if proc.poll() is None:
+            with suppress(ProcessLookupError, PermissionError):
+                os.killpg(proc.pid, signum)
+
+
 @contextmanager
 def _patient_interrupt(progress: Progress) -> Iterator[Callable[[], bool]]:
-    """Ctrl-C reaches the Pulumi CLI too (the terminal signals the whole process group), and
-    Pulumi stops cleanly: it finishes the steps in flight, records them and stops its providers.
-    So the first Ctrl-C waits for that; dying at once would leave Pulumi writing to closed pipes
-    and its provider processes running with nobody to stop them. A second Ctrl-C stops at once.
+    """Ctrl-C, `kill -INT` or SIGTERM (what supervisors and CI send) stop the Pulumi CLI
+    cleanly: stackkit passes one interrupt on to it (it runs in a process group of its own),
+    and Pulumi finishes the steps in flight, records them and stops its providers. So the first
+    signal waits for that; dying at once would leave Pulumi writing to closed pipes and its
+    provider processes running with nobody to stop them. A second one stops at once.
     Yields whether an interrupt came."""
     import signal
     import threading
@@ -414,21 +457,25 @@ def _patient_interrupt(progress: Progress) -> Iterator[Callable[[], bool]]:
 
     def on_interrupt(signum: int, frame: object) -> None:
         seen.append(signum)
+        _signal_pulumi(signal.SIGINT)  # a second one makes Pulumi stop at once
         if len(seen) > 1:
             raise KeyboardInterrupt
+        name = "Ctrl-C" if signum == signal.SIGINT else signal.Signals(signum).name
         progress(
-            "interrupted: Pulumi finishes the steps it has started, then stops "
-            "(Ctrl-C again to stop at once; the next `stackkit up` repairs either way)"
+            f"interrupted ({name}): Pulumi finishes the steps it has started, then stops "
+            f"({name} again to stop at once; the next `stackkit up` repairs either way)"
         )
 
     if threading.current_thread() is not threading.main_thread():
         yield lambda: bool(seen)
         return
-    previous = signal.signal(signal.SIGINT, on_interrupt)
+    caught = (signal.SIGINT, signal.SIGTERM)
+    previous = {s: signal.signal(s, on_interrupt) for s in caught}
     try:
         yield lambda: bool(seen)
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for s, handler in previous.items():
+            signal.signal(s, handler)
 
 
 def _clean_logs() -> None:

@@ -107,16 +107,20 @@ def _start_up(d: Deployed) -> subprocess.Popen[str]:
     )
 
 
-def _interrupt_after_first_change(d: Deployed, sig: signal.Signals) -> str:
+def _interrupt_after_first_change(d: Deployed, sig: signal.Signals, group: bool = True) -> str:
     """Start a cold `up`, send ``sig`` to its process group once it created something, as a
-    terminal's Ctrl-C does (or kill it); what it said, and nothing of it left running."""
+    terminal's Ctrl-C does (or kill it), or to the `stackkit` process alone (``group=False``:
+    `kill -INT <pid>`, or a supervisor's SIGTERM); what it said, and nothing of it left running."""
     proc = _start_up(d)
     assert proc.stderr is not None
     seen = []
     for line in proc.stderr:
         seen.append(line)
         if line.strip().startswith("created container"):
-            os.killpg(proc.pid, sig)
+            if group:
+                os.killpg(proc.pid, sig)
+            else:
+                os.kill(proc.pid, sig)
             break
     seen.append(proc.stderr.read())
     proc.wait(timeout=120)
@@ -152,14 +156,23 @@ def _outlived(d: Deployed, grace: float) -> list[int]:
         time.sleep(0.5)
 
 
-@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGINT], ids=["killed", "ctrl-c"])
+@pytest.mark.parametrize(
+    ("sig", "group"),
+    [
+        (signal.SIGKILL, True),
+        (signal.SIGINT, True),
+        (signal.SIGINT, False),
+        (signal.SIGTERM, False),
+    ],
+    ids=["killed", "ctrl-c", "kill-int-process", "sigterm-process"],
+)
 def test_an_interrupted_up_is_repaired_by_the_next(
-    deploy_stack: Callable[..., Deployed], sig: signal.Signals
+    deploy_stack: Callable[..., Deployed], sig: signal.Signals, group: bool
 ) -> None:
     d = deploy_stack()
-    first = _interrupt_after_first_change(d, sig)
+    first = _interrupt_after_first_change(d, sig, group)
     assert "created container" in first, first
-    if sig == signal.SIGINT:  # Pulumi was let stop cleanly, and the user is told what to do
+    if sig != signal.SIGKILL:  # Pulumi was let stop cleanly, and the user is told what to do
         assert "error: up interrupted" in first and "run `stackkit up` again" in first, first
     again = d.stackkit("up")
     healthy(d)
