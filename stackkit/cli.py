@@ -240,13 +240,24 @@ def _summary(changes: dict[str, int]) -> str:
 
 @app.command()
 @handle_errors
-def up(config: ConfigOpt = None, target: TargetOpt = None) -> None:
+def up(
+    config: ConfigOpt = None,
+    target: TargetOpt = None,
+    adopt_volumes: Annotated[
+        bool,
+        typer.Option(
+            "--adopt-volumes",
+            help="Take over data volumes of the stack's names that another state folder (or a "
+            "person) made: this stack uses them, and `down --purge` deletes them.",
+        ),
+    ] = False,
+) -> None:
     """Deploy the stack (local Docker by default) and print where everything is."""
     from . import deploy
 
     cfg = _load(config, target)
     say(f"deploying stack {cfg.name} to {cfg.target}")
-    result = deploy.up(cfg, progress=say)
+    result = deploy.up(cfg, progress=say, adopt_volumes=adopt_volumes)
     say(f"done: {_summary(result.changes)}")
     out = result.outputs
     say(

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import manifests, model, preflight, pulumi_stack, readiness
+from . import manifests, model, ownership, preflight, pulumi_stack, readiness
 from .config import StackConfig
 from .docker_api import Engine
 from .endpoint import otlp_token
@@ -23,8 +23,8 @@ from .render import render
 from .state import OUTPUTS_FILE, read_outputs, secret, stack_dir, write_private
 
 GRAFANA_PASSWORD_FILE = "grafana-admin-password"
-CONTAINER_TYPE = "docker:index/container:Container"
-NETWORK_TYPE = "docker:index/network:Network"
+CONTAINER_TYPE = ownership.CONTAINER_TYPE
+NETWORK_TYPE = ownership.NETWORK_TYPE
 
 Progress = Callable[[str], None]
 
@@ -123,6 +123,7 @@ def _docker_args(
         secrets=stacks.Secrets(secrets),
         bind_address=cfg.docker.bind_address,
         running=running,
+        owner=ownership.owner_id(cfg.name),
         images=images,
     )
 
@@ -192,8 +193,24 @@ def _image_ids(stack: model.Stack, engine: Engine) -> dict[str, str]:
     return {name: engine.image_id(ref) or ref for name, ref in refs.items()}
 
 
-def up(cfg: StackConfig, progress: Progress = _quiet) -> Result:
-    """Create or update the stack; returns what changed and the stack's outputs."""
+def _docker_checks(
+    cfg: StackConfig,
+    stack: model.Stack,
+    engine: Engine,
+    progress: Progress,
+    adopt: bool = False,
+    write: bool = True,
+) -> ownership.Volumes:
+    """The names the stack needs are free or its own (else a DeployError, nothing changed)."""
+    held = pulumi_stack.held(cfg)
+    ownership.check_names(cfg, stack, engine, held)
+    return ownership.check_volumes(cfg, stack, engine, held, progress, adopt=adopt, write=write)
+
+
+def up(cfg: StackConfig, progress: Progress = _quiet, adopt_volumes: bool = False) -> Result:
+    """Create or update the stack; returns what changed and the stack's outputs.
+    ``adopt_volumes`` hands the data volumes found under the stack's names to this state folder
+    (:mod:`stackkit.ownership`)."""
     if cfg.target == "kubernetes":
         return _up_kubernetes(cfg, progress)
     from . import unchanged
@@ -205,11 +222,12 @@ def up(cfg: StackConfig, progress: Progress = _quiet) -> Result:
     stamp = unchanged.fingerprint(cfg, secrets, images)
     last = read_outputs(cfg.name)
     seen = unchanged.compare(cfg, stamp, engine)
-    if last and seen == "unchanged":
+    if last and seen == "unchanged" and not adopt_volumes:
         return Result({}, last)
-    refresh = seen == "drifted"
+    volumes = _docker_checks(cfg, stack, engine, progress, adopt=adopt_volumes)
+    refresh = seen == "drifted" or bool(volumes.missing)
     if refresh:
-        progress("containers changed outside stackkit: Pulumi looks at them first")
+        progress("the stack changed outside stackkit: Pulumi looks at it first")
     if preflight.docker(cfg, stack, progress):  # something was pulled
         images = _image_ids(stack, engine)
         stamp = unchanged.fingerprint(cfg, secrets, images)
@@ -227,7 +245,13 @@ def up(cfg: StackConfig, progress: Progress = _quiet) -> Result:
     outputs["target"] = cfg.target
     write_private(stack_dir(cfg.name) / OUTPUTS_FILE, json.dumps(outputs, indent=2, sort_keys=True))
     readiness.wait(stack, cfg.docker.bind_address, engine, progress)
-    unchanged.record(cfg, stamp, engine)
+    unchanged.record(
+        cfg,
+        stamp,
+        engine,
+        ownership.network_name(cfg.name),
+        ownership.data_volumes(cfg.name, stack),
+    )
     return Result(outcome.changes, outputs)
 
 
@@ -256,21 +280,32 @@ def _program(cfg: StackConfig, running: bool) -> Callable[[], None]:
 
 def preview(cfg: StackConfig, progress: Progress = _quiet) -> Result:
     """What `up` would change, without changing anything."""
+    refresh = False
     if cfg.target == "kubernetes":
         preflight.kubernetes(cfg, build(cfg), progress)
     else:
-        preflight.docker(cfg, build(cfg), progress)
-    return Result(pulumi_stack.run(cfg, "preview", _program(cfg, True), progress).changes)
+        from . import unchanged
+
+        stack, engine = build(cfg), preflight.require_engine()
+        volumes = _docker_checks(cfg, stack, engine, progress, write=False)
+        preflight.docker(cfg, stack, progress)
+        # As `up` would: what was changed behind stackkit's back is looked at first.
+        refresh = bool(volumes.missing) or unchanged.compare(cfg, "", engine) == "drifted"
+    outcome = pulumi_stack.run(cfg, "preview", _program(cfg, True), progress, refresh=refresh)
+    return Result(outcome.changes)
 
 
 def down(cfg: StackConfig, purge: bool = False, progress: Progress = _quiet) -> Result:
     """Remove the stack's workloads; data volumes stay unless ``purge``."""
-    remover = None
+    remover, engine, volumes = None, None, None
     if cfg.target == "kubernetes":
         c = preflight.cluster(cfg)
         progress(f"cluster {c.server} (context {c.context}), namespace {cfg.kubernetes.namespace}")
     else:
-        remover = _remover(cfg, preflight.require_engine())
+        engine = preflight.require_engine()
+        remover = _remover(cfg, engine)
+        held = pulumi_stack.held(cfg)
+        volumes = ownership.check_volumes(cfg, build(cfg), engine, held, progress)
     from . import unchanged
 
     unchanged.forget(cfg)
@@ -282,5 +317,8 @@ def down(cfg: StackConfig, purge: bool = False, progress: Progress = _quiet) -> 
         progress,
         remove_orphan=remover,
     )
+    if purge and engine is not None and volumes is not None:
+        # Pulumi keeps data volumes (retain_on_delete): only this state folder's go.
+        ownership.purge(cfg, volumes, engine, progress)
     (stack_dir(cfg.name) / OUTPUTS_FILE).unlink(missing_ok=True)
     return Result(outcome.changes)

@@ -152,6 +152,38 @@ class Engine:
         status, _ = self._request("DELETE", f"/networks/{quote(name, safe='')}")
         return status in (200, 204)
 
+    def container(self, name: str) -> dict[str, Any] | None:
+        """The container named ``name``: its ``Id`` and ``Labels``; None when there is none."""
+        status, body = self._request("GET", f"/containers/{quote(name, safe='')}/json")
+        if status != 200 or not isinstance(body, dict):
+            return None
+        labels = _dict(_dict(body.get("Config")).get("Labels"))
+        return {"Id": str(body.get("Id") or ""), "Labels": _strings(labels)}
+
+    def network(self, name: str) -> dict[str, Any] | None:
+        """The network named ``name``: its ``Id`` and the IDs of the containers attached
+        (``Containers``); None when there is none."""
+        status, body = self._request("GET", f"/networks/{quote(name, safe='')}")
+        if status != 200 or not isinstance(body, dict) or body.get("Name") != name:
+            return None  # the engine also answers to an ID or a prefix of one
+        attached = _dict(body.get("Containers"))
+        return {"Id": str(body.get("Id") or ""), "Containers": sorted(map(str, attached))}
+
+    def volume(self, name: str) -> dict[str, Any] | None:
+        """The volume named ``name``: its ``Labels``; None when there is none."""
+        status, body = self._request("GET", f"/volumes/{quote(name, safe='')}")
+        if status != 200 or not isinstance(body, dict):
+            return None
+        return {"Labels": _strings(_dict(body.get("Labels")))}
+
+    def remove_volume(self, name: str) -> str | None:
+        """Delete the volume ``name``; None when done (or already gone), else the reason."""
+        status, body = self._request("DELETE", f"/volumes/{quote(name, safe='')}")
+        if status in (200, 204, 404):
+            return None
+        message = body.get("message") if isinstance(body, dict) else None
+        return printable(str(message or f"HTTP {status}"))
+
     def state(self, name: str) -> ContainerState | None:
         """The container's state and the host ports it binds, or None when it is not there."""
         status, body = self._request("GET", f"/containers/{quote(name, safe='')}/json")
@@ -212,6 +244,10 @@ class ContainerState:
 
 def _dict(value: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
+
+
+def _strings(value: dict[str, Any]) -> dict[str, str]:
+    return {str(k): str(v) for k, v in value.items()}
 
 
 def _demultiplex(body: bytes) -> bytes:

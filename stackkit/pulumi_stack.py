@@ -116,21 +116,41 @@ def _state_file(cfg: StackConfig) -> Path | None:
     return None
 
 
-def pending_operations(cfg: StackConfig) -> list[dict[str, Any]]:
-    """Operations an interrupted run started and never finished, from the backend's state."""
+def _latest(cfg: StackConfig, key: str) -> list[dict[str, Any]]:
+    """One list of the backend's latest checkpoint (``resources``, ``pending_operations``)."""
     path = _state_file(cfg)
     if path is None:
         return []
     raw = path.read_bytes()
     try:
         data = json.loads(gzip.decompress(raw) if path.suffix == ".gz" else raw)
-        found = data["checkpoint"].get("latest", {}).get("pending_operations") or []
+        found = (data["checkpoint"].get("latest") or {}).get(key) or []
+        if not isinstance(found, list):
+            raise TypeError(f"{key} is not a list")
     except (ValueError, KeyError, TypeError, AttributeError, OSError) as e:
         raise DeployError(
             f"{path} is not a Pulumi state file stackkit can read ({e}); "
             "restore it from the .bak file beside it"
         ) from None
-    return [op for op in found if isinstance(op, dict)]
+    return [item for item in found if isinstance(item, dict)]
+
+
+def pending_operations(cfg: StackConfig) -> list[dict[str, Any]]:
+    """Operations an interrupted run started and never finished, from the backend's state."""
+    return _latest(cfg, "pending_operations")
+
+
+def held(cfg: StackConfig) -> dict[str, set[str]]:
+    """The names of the objects this state folder's Pulumi state holds, by resource type: what
+    it created (or an interrupted run of it started to create)."""
+    found: dict[str, set[str]] = {}
+    resources = _latest(cfg, "resources")
+    resources += [op.get("resource") or {} for op in pending_operations(cfg)]
+    for resource in resources:
+        name = (resource.get("inputs") or {}).get("name") if isinstance(resource, dict) else None
+        if isinstance(name, str):
+            found.setdefault(str(resource.get("type")), set()).add(name)
+    return found
 
 
 def _pid_alive(pid: object) -> bool:

@@ -3,9 +3,10 @@
 After every successful `up`, stackkit records a fingerprint of everything the deploy depends on
 (its own code and templates, the config, the secrets' values, the images' IDs) and the
 containers that resulted. A later `up` with the same fingerprint, whose containers are all still
-there, the same and running, has nothing to do: it says so in a fraction of a second. Anything
-else (a changed config, a deleted or stopped container, a new image) goes through Pulumi, which
-stays the deploy engine and keeps its state true.
+there, the same, running and on the stack's network, and whose volumes are there, has nothing to
+do: it says so in a fraction of a second. Anything else (a changed config, a deleted or stopped
+container, a deleted network or volume, a new image) goes through Pulumi, which stays the deploy
+engine and keeps its state true.
 """
 
 from __future__ import annotations
@@ -48,12 +49,16 @@ def _ours(cfg: StackConfig, engine: Engine) -> dict[str, dict[str, str]]:
     }
 
 
-def record(cfg: StackConfig, stamp: str, engine: Engine) -> None:
-    """Remember what this successful `up` deployed."""
+def record(cfg: StackConfig, stamp: str, engine: Engine, network: str, volumes: list[str]) -> None:
+    """Remember what this successful `up` deployed: the containers, and the network and volumes
+    they rely on."""
     found = _ours(cfg, engine)
     write_private(
         stack_dir(cfg.name) / RECORD,
-        json.dumps({"fingerprint": stamp, "containers": found}, sort_keys=True),
+        json.dumps(
+            {"fingerprint": stamp, "containers": found, "network": network, "volumes": volumes},
+            sort_keys=True,
+        ),
     )
 
 
@@ -64,14 +69,20 @@ def forget(cfg: StackConfig) -> None:
 
 def compare(cfg: StackConfig, stamp: str, engine: Engine) -> str:
     """``unchanged``: the last `up` deployed exactly this and it is all still there and running;
-    ``drifted``: containers were removed, replaced or stopped behind stackkit's back (Pulumi
+    ``drifted``: containers were removed, replaced or stopped behind stackkit's back, or the
+    network or a volume they rely on was deleted or the containers taken off the network (Pulumi
     must look before it plans); ``changed``: the desired state differs (or nothing is known)."""
     raw = read_private(stack_dir(cfg.name) / RECORD, 1 << 20)
     try:
         last: Any = json.loads(raw or b"")
     except ValueError:
         return "changed"
-    if not isinstance(last, dict) or not isinstance(last.get("containers"), dict):
+    if (
+        not isinstance(last, dict)
+        or not isinstance(last.get("containers"), dict)
+        or not isinstance(last.get("network"), str)
+        or not isinstance(last.get("volumes"), list)
+    ):
         return "changed"
     wanted, now = last["containers"], _ours(cfg, engine)
     same = set(now) == set(wanted) and all(
@@ -80,6 +91,17 @@ def compare(cfg: StackConfig, stamp: str, engine: Engine) -> str:
         and (seen["state"] == "running" or name.endswith("-volume-init"))
         for name, seen in now.items()
     )
-    if not same:
+    if not same or not _relied_on(last["network"], last["volumes"], now, engine):
         return "drifted"
     return "unchanged" if last.get("fingerprint") == stamp else "changed"
+
+
+def _relied_on(
+    network: str, volumes: list[Any], now: dict[str, dict[str, str]], engine: Engine
+) -> bool:
+    """Whether the network is there with every running container on it, and every volume."""
+    net = engine.network(network)
+    running = {seen["id"] for seen in now.values() if seen["state"] == "running"}
+    if net is None or not running <= set(net["Containers"]):
+        return False
+    return all(engine.volume(str(v)) is not None for v in volumes)

@@ -33,6 +33,9 @@ class StackArgs:
     """Docker: the host address published ports bind to."""
     running: bool = True
     """False keeps only the data volumes: what `stackkit down` leaves behind."""
+    owner: str = ""
+    """Docker: the owner mark of this state folder, on every data volume it creates
+    (``stackkit.ownership``)."""
     images: Mapping[str, str] = field(default_factory=dict)
     """Docker: each component's image ID on the engine (deploy pulls first); a changed image
     replaces its container. Without one, the image reference is used as it is."""

@@ -31,13 +31,21 @@ class DockerStack(pulumi.ComponentResource):
         self.args = args
         self.child = pulumi.ResourceOptions(parent=self)
         stack = args.stack
-        # Data lives in named volumes that outlive containers (and `stackkit down`).
+        # Data lives in named volumes that outlive containers (and `stackkit down`). Each carries
+        # the owner mark of the state folder that created it. Pulumi never deletes one (only
+        # `down --purge` does, after checking that mark), and a label differing (a volume of an
+        # earlier release, or one handed over) never replaces it: Docker cannot relabel volumes.
+        labels = [docker.VolumeLabelArgs(label="stackkit.stack", value=name)]
+        if args.owner:
+            labels.append(docker.VolumeLabelArgs(label="stackkit.owner", value=args.owner))
         self.volumes = {
             c.name: docker.Volume(
                 f"{name}-{c.name}-data",
                 name=f"{name}-{c.name}-data",
-                labels=[docker.VolumeLabelArgs(label="stackkit.stack", value=name)],
-                opts=self.child,
+                labels=labels,
+                opts=pulumi.ResourceOptions(
+                    parent=self, retain_on_delete=True, ignore_changes=["labels"]
+                ),
             )
             for c in stack.components
             if c.data_dir
