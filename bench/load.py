@@ -118,15 +118,17 @@ def stackkit_stack(engine: DockerEngine, work: Path, **overrides: Any) -> Iterat
     (work / "stackkit.yaml").write_text(yaml.safe_dump(config))
 
     def stackkit(*args: str) -> None:
-        subprocess.run(
+        done = subprocess.run(
             [sys.executable, "-m", "stackkit", *args],
             cwd=work,
             env=env,
-            check=True,
             capture_output=True,
             text=True,
             timeout=900,
         )
+        if done.returncode != 0:
+            out = (done.stdout + done.stderr).strip()[-3000:]
+            raise RuntimeError(f"stackkit {' '.join(args)} failed ({done.returncode}):\n{out}")
 
     stackkit("up")
     try:
