@@ -61,7 +61,7 @@ from bench.load import (
     run_loadgen,
     stackkit_stack,
 )
-from stackkit.prom_client import query
+from stackkit.prom_client import Fetch, query
 from tests.fixtures.docker import docker_engine_session
 
 FLOOD_MODEL = "hostile-flood"
@@ -264,7 +264,7 @@ def attacks(sender: Sender, flood_sessions: int) -> list[Attack]:
     return done
 
 
-def prometheus_checks(url: str) -> dict[str, Any]:
+def prometheus_checks(url: str | Fetch) -> dict[str, Any]:
     flood_series = _value(url, f'count(claude_code_cost_usage_USD_total{{model="{FLOOD_MODEL}"}})')
     wide = query(url, f'{{model="{FLOOD_MODEL}", attr_0!=""}}', timeout=60)
     widest = max((len(r["metric"]) for r in wide), default=0)

@@ -56,7 +56,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench import peers
-from stackkit.prom_client import PrometheusError, query
+from stackkit.prom_client import Fetch, PrometheusError, at, query
+from stackkit.prometheus_auth import READER, READER_PASSWORD_FILE, basic_authorization
 from tests.fixtures import (
     free_port,
     many_open_files,
@@ -76,7 +77,8 @@ class Target:
     grpc: str
     http: str
     token: str | None
-    prometheus_url: str
+    prometheus_url: str | Fetch
+    """Where to query: a URL, or for stackkit's stack its URL with the reading credential."""
     containers: dict[str, str]
     """Component -> container name."""
     counts_events: bool = True
@@ -137,7 +139,12 @@ def stackkit_stack(engine: DockerEngine, work: Path, **overrides: Any) -> Iterat
             grpc=f"127.0.0.1:{ports['grpc']}",
             http=f"http://127.0.0.1:{ports['http']}",
             token=env["STACKKIT_OTLP_TOKEN"],
-            prometheus_url=f"http://127.0.0.1:{ports['prometheus']}",
+            prometheus_url=at(
+                f"http://127.0.0.1:{ports['prometheus']}",
+                basic_authorization(
+                    READER, (work / "state" / name / READER_PASSWORD_FILE).read_text().strip()
+                ),
+            ),
             containers={c: f"{name}-{c}" for c in ("otelcol", "prometheus")},
         )
     finally:
@@ -230,7 +237,7 @@ def _rss_mib(pid: int) -> float:
     return 0.0
 
 
-def _value(url: str, promql: str) -> float | None:
+def _value(url: str | Fetch, promql: str) -> float | None:
     try:
         result = query(url, promql, timeout=20)
     except PrometheusError:

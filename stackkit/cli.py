@@ -257,6 +257,13 @@ def up(
 
     cfg = _load(config, target)
     say(f"deploying stack {cfg.name} to {cfg.target}")
+    if cfg.target == "docker" and cfg.docker.bind_address not in ("127.0.0.1", "::1", "localhost"):
+        say(
+            f"warning: docker.bind_address {cfg.docker.bind_address}: Grafana, Prometheus and the "
+            "Collector are reachable from the network; each checks a credential (the Collector "
+            "its token, Prometheus `stackkit secret prometheus-password`, Grafana its admin "
+            "password), and nothing is encrypted unless collector.tls is set"
+        )
     result = deploy.up(cfg, progress=say, adopt_volumes=adopt_volumes)
     say(f"done: {_summary(result.changes)}")
     out = result.outputs
@@ -305,7 +312,9 @@ def down(
 @app.command("secret")
 @handle_errors
 def show_secret(
-    name: Annotated[str, typer.Argument(help="grafana-password or otlp-token")],
+    name: Annotated[
+        str, typer.Argument(help="grafana-password, prometheus-password or otlp-token")
+    ],
     config: ConfigOpt = None,
     target: TargetOpt = None,
 ) -> None:
@@ -317,13 +326,25 @@ def show_secret(
         from .deploy import grafana_password
 
         typer.echo(grafana_password(cfg))
+    elif name == "prometheus-password":
+        from .model import PROMETHEUS_READER_USER, prometheus_protected
+        from .prometheus_auth import reader_password
+
+        if not prometheus_protected(cfg):
+            raise StackkitError(
+                "this stack's Prometheus asks for no password (only the Docker target's does)"
+            )
+        say(f"user {PROMETHEUS_READER_USER}; the password:")
+        typer.echo(reader_password(cfg.name))
     elif name == "otlp-token":
         token = otlp_token(cfg)
         if token is None:
             raise StackkitError("authentication is off (collector.auth.enabled: false)")
         typer.echo(token)
     else:
-        raise StackkitError(f"unknown secret {name!r}: choose grafana-password or otlp-token")
+        raise StackkitError(
+            f"unknown secret {name!r}: choose grafana-password, prometheus-password or otlp-token"
+        )
 
 
 @app.command()
@@ -376,7 +397,11 @@ def verify(
 
         prometheus: Any = prometheus_fetch(cfg, cluster(cfg))
     else:
+        from .prom_client import at
+        from .prometheus_auth import reader_authorization
+
         outputs = read_outputs(cfg.name) or {}
-        prometheus = outputs.get("prometheus_url") or f"http://localhost:{cfg.prometheus.port}"
+        url = outputs.get("prometheus_url") or f"http://localhost:{cfg.prometheus.port}"
+        prometheus = at(url, reader_authorization(cfg.name))
     check(os.environ, prometheus, say, timeout=timeout)
     say("verified: Claude Code in this shell reaches the stack")

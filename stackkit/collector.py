@@ -15,8 +15,14 @@ The pipeline, and why each step is where it is:
   ``max_stale``, or a Collector restart) begins after the last sample Prometheus has of it, and
   Prometheus records the reset (a zero at the start time): totals stay exact.
 * Delta streams carry the Collector instance (``otelcol.instance``): two Collectors summing the
-  same stream must never write one series. Cumulative points pass through untouched: they are
-  already running totals, from one process each.
+  same stream must never write one series. Cumulative points are already running totals, each
+  from one process; they carry that process's start (``process.start``), because a resumed
+  session (``claude -c``, ``claude --resume``) sends its totals under the earlier process's
+  ``session.id``: without it two processes, each counting from zero, would write one stream, and
+  ``interval`` (which keeps one point a stream) would drop one process's last total. Keyed apart,
+  each stays a whole counter that a Collector restart does not touch (turning them into deltas
+  would lose what arrived between a restart and each stream's next point). Where ``session.id``
+  or ``user.id`` is dropped, they become deltas anyway, and the key goes once they are.
 * ``delta_to_cumulative`` keeps a stream's total for ``max_stale`` only, so memory follows the
   active streams, not the day's sessions. Event counts have a table of their own (their own
   pipeline, from the count connector), so a flood of made-up metric streams cannot take their
@@ -37,10 +43,16 @@ from .config import StackConfig
 from .model import (
     OTELCOL_QUEUE_DIR,
     OTELCOL_TLS_DIR,
+    PROMETHEUS_AUTH_ENV,
     PROMETHEUS_HOST,
+    prometheus_protected,
 )
 
 INSTANCE_ATTRIBUTE = "otelcol.instance"
+# The process a running total comes from, by its start time (milliseconds). `claude -c` and
+# `claude --resume` send their totals under the earlier process's session.id, so two processes
+# write one stream, each counting from zero: keyed apart, each total stays a counter of its own.
+PROCESS_ATTRIBUTE = "process.start"
 # Hostile or broken senders: no request over 4 MiB (Claude Code's are a few KiB), no attribute
 # value over 256 characters, no point or event with more than 32 attributes. Real Claude Code
 # data stays far inside these; labels that could hurt Prometheus do not get through.
@@ -72,6 +84,15 @@ ARRIVAL_STATEMENTS = (
     "set(datapoint.time_unix_nano, UnixNano(Now()))",
     f"set(datapoint.start_time_unix_nano, datapoint.time_unix_nano - 1000000) where {_DELTA}",
     f'set(datapoint.attributes["{INSTANCE_ATTRIBUTE}"], "${{env:HOSTNAME}}") where {_DELTA}',
+)
+
+
+# Running totals are told apart by the process that counts them. Only the stack sets this key:
+# a client's own value is removed first (on deltas too, where it would only add series).
+PROCESS_STATEMENTS = (
+    f'delete_key(datapoint.attributes, "{PROCESS_ATTRIBUTE}")',
+    f'set(datapoint.attributes["{PROCESS_ATTRIBUTE}"], datapoint.start_time_unix_nano / 1000000)'
+    f" where {_CUMULATIVE} and datapoint.start_time_unix_nano > 0",
 )
 
 
@@ -163,13 +184,17 @@ def _exporter(cfg: StackConfig) -> tuple[str, dict[str, Any]]:
     }
     if persistent_queue(cfg):
         queue["storage"] = QUEUE_STORAGE
-    return "otlp_http/prometheus", {
+    exporter: dict[str, Any] = {
         "endpoint": f"{base}/api/v1/otlp",
         "compression": "none",
         "timeout": "30s",
         "sending_queue": queue,
         "retry_on_failure": retry,
     }
+    if prometheus_protected(cfg):
+        # Prometheus takes writes from the Collector only (see stackkit.prometheus_auth).
+        exporter["headers"] = {"Authorization": f"${{env:{PROMETHEUS_AUTH_ENV}}}"}
+    return "otlp_http/prometheus", exporter
 
 
 def config(cfg: StackConfig) -> dict[str, Any]:
@@ -212,6 +237,8 @@ def config(cfg: StackConfig) -> dict[str, Any]:
 
     merge = attrs.merges_streams
     stream_statements = [
+        # Merged streams are deltas by now, and deltas of several processes add up.
+        *([f'delete_key(datapoint.attributes, "{PROCESS_ATTRIBUTE}")'] if merge else []),
         *_policy("session.id", attrs.session_id),
         *_policy("user.id", attrs.user_id),
         *ARRIVAL_STATEMENTS,
@@ -236,7 +263,8 @@ def config(cfg: StackConfig) -> dict[str, Any]:
         for context in ("datapoint", "log")
     }
     processors["transform/labels"] = _transform(
-        "datapoint", bounds["datapoint"] + _promote("datapoint", attrs.labels)
+        "datapoint",
+        bounds["datapoint"] + [*PROCESS_STATEMENTS] + _promote("datapoint", attrs.labels),
     )
     processors["transform/events"] = _transform(
         "log", bounds["log"] + _promote("log", attrs.labels)

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import manifests, model, ownership, preflight, pulumi_stack, readiness
+from . import manifests, model, ownership, preflight, prometheus_auth, pulumi_stack, readiness
 from .config import StackConfig
 from .docker_api import Engine
 from .endpoint import otlp_token
@@ -100,7 +100,18 @@ def secret_values(cfg: StackConfig) -> dict[str, dict[str, str]]:
         values[model.REMOTE_WRITE_SECRET] = written
     if tls := _tls_files(cfg):
         values[model.TLS_SECRET] = tls
+    if model.prometheus_protected(cfg):
+        values[model.PROMETHEUS_AUTH_SECRET] = prometheus_auth.secrets(cfg.name)
     return values
+
+
+def probe_authorizations(stack: model.Stack, secrets: dict[str, dict[str, str]]) -> dict[str, str]:
+    """The header each component's readiness probe carries, where it checks one."""
+    return {
+        c.name: secrets[ref.secret][ref.key]
+        for c in stack.components
+        if (ref := c.ready.authorization) is not None
+    }
 
 
 def stack_args(cfg: StackConfig, running: bool = True, images: dict[str, str] | None = None) -> Any:
@@ -244,7 +255,13 @@ def up(cfg: StackConfig, progress: Progress = _quiet, adopt_volumes: bool = Fals
     outputs["probe_urls"] = stack.probe_urls(cfg.docker.bind_address)  # what `status` asks
     outputs["target"] = cfg.target
     write_private(stack_dir(cfg.name) / OUTPUTS_FILE, json.dumps(outputs, indent=2, sort_keys=True))
-    readiness.wait(stack, cfg.docker.bind_address, engine, progress)
+    readiness.wait(
+        stack,
+        cfg.docker.bind_address,
+        engine,
+        progress,
+        authorizations=probe_authorizations(stack, secrets),
+    )
     unchanged.record(
         cfg,
         stamp,

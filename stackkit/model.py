@@ -31,12 +31,15 @@ OTELCOL_QUEUE_DIR = f"{OTELCOL_DATA}/queue"
 
 PROMETHEUS_DIR = "/etc/prometheus"
 PROMETHEUS_SECRETS_DIR = f"{PROMETHEUS_DIR}/secrets"
+PROMETHEUS_WEB_CONFIG = f"{PROMETHEUS_SECRETS_DIR}/web.yml"
+PROMETHEUS_PASSWORD_FILE = f"{PROMETHEUS_SECRETS_DIR}/password"
 PROMETHEUS_DATA = "/prometheus"
 
 GRAFANA_DIR = "/etc/grafana"
 # Outside /var/lib/grafana (a data volume), so a re-render replaces dashboards, never stacks them.
 GRAFANA_DASHBOARDS_DIR = f"{GRAFANA_DIR}/dashboards"
 GRAFANA_SECRETS_DIR = f"{GRAFANA_DIR}/secrets"
+GRAFANA_PROMETHEUS_PASSWORD = f"{GRAFANA_SECRETS_DIR}/prometheus-password"
 GRAFANA_DATA = "/var/lib/grafana"
 
 # Names the components use to reach each other (Docker network aliases, Kubernetes Services).
@@ -48,6 +51,13 @@ TOKEN_SECRET = "stackkit-otlp-token"
 GRAFANA_SECRET = "stackkit-grafana-admin"
 REMOTE_WRITE_SECRET = "stackkit-remote-write"
 TLS_SECRET = "stackkit-otlp-tls"
+PROMETHEUS_AUTH_SECRET = "stackkit-prometheus-auth"
+"""Keys: ``web.yml`` (Prometheus' accounts, hashed), ``password`` and ``authorization`` (the
+reading account's password and header), ``otelcol-authorization`` (the Collector's header)."""
+PROMETHEUS_AUTH_ENV = "STACKKIT_PROMETHEUS_AUTHORIZATION"
+"""The Collector's header for its pushes to Prometheus."""
+PROMETHEUS_WRITER_USER = "otelcol"
+PROMETHEUS_READER_USER = "stackkit"
 
 VOLUME_INIT = "volume-init"
 """What gives a new data volume to its component's user (see ``Stack.chown_command``)."""
@@ -68,19 +78,21 @@ class Port:
 
 
 @dataclass(frozen=True)
-class Probe:
-    """An HTTP GET that answers 2xx when the component is ready (or alive)."""
-
-    path: str
-    port: int
-
-
-@dataclass(frozen=True)
 class SecretRef:
     """One key of a named secret."""
 
     secret: str
     key: str
+
+
+@dataclass(frozen=True)
+class Probe:
+    """An HTTP GET that answers 2xx when the component is ready (or alive)."""
+
+    path: str
+    port: int
+    authorization: SecretRef | None = None
+    """The ``Authorization`` header the GET must carry (the component checks credentials)."""
 
 
 @dataclass(frozen=True)
@@ -116,6 +128,13 @@ class Component:
     """A new volume at ``data_dir`` is root's and must be given to ``user`` before the component
     starts (see ``Stack.chown_command``): the image has no such folder for Docker to copy, or the
     cluster's storage ignores fsGroup."""
+
+    def secret_path(self, ref: SecretRef) -> str:
+        """Where ``ref`` is mounted in the container."""
+        for path, mounted in self.secret_files.items():
+            if mounted == ref:
+                return path
+        raise KeyError(f"{self.name} has no file from {ref}")
 
     def port(self, name: str) -> Port:
         """The port called ``name``."""
@@ -203,6 +222,23 @@ def retention_size(cfg: StackConfig) -> str | None:
     return f"{max(1, volume_bytes(cfg.kubernetes.prometheus_storage) * 8 // 10 >> 20)}MB"
 
 
+def prometheus_protected(cfg: StackConfig) -> bool:
+    """The stack runs its own Prometheus, which checks credentials (see prometheus_auth).
+
+    On Docker, where its port is published on the host. Not yet on Kubernetes: `status` and
+    `verify` reach Prometheus there through the API server's service proxy, which takes the
+    Authorization header for itself and never passes it on."""
+    return cfg.target == "docker" and cfg.prometheus.mode != "existing"
+
+
+def grafana_uses_own_prometheus(cfg: StackConfig) -> bool:
+    """Grafana's data source is the stack's own Prometheus (so it logs in to it)."""
+    return prometheus_protected(cfg) and cfg.grafana.prometheus_url is None
+
+
+PROMETHEUS_READER = SecretRef(PROMETHEUS_AUTH_SECRET, "authorization")
+
+
 def prometheus_args(cfg: StackConfig) -> tuple[str, ...]:
     """Prometheus' command line (a server, or an agent that only forwards)."""
     prom = cfg.prometheus
@@ -224,6 +260,9 @@ def prometheus_args(cfg: StackConfig) -> tuple[str, ...]:
     ]
     if cfg.collector.export == "otlp":
         args.append("--web.enable-otlp-receiver")
+    if prometheus_protected(cfg):
+        # Every request needs a credential: the Collector's to write, the reader's to query.
+        args.append(f"--web.config.file={PROMETHEUS_WEB_CONFIG}")
     return tuple(args)
 
 
@@ -240,6 +279,8 @@ def build(cfg: StackConfig, files: Mapping[str, str]) -> Stack:
     if col.export == "scrape":
         otel_ports.append(Port("metrics", col.metrics_port, "internal"))
     otel_env = {col.auth.token_env: SecretRef(TOKEN_SECRET, "token")} if col.auth.enabled else {}
+    if col.export == "otlp" and prometheus_protected(cfg):
+        otel_env[PROMETHEUS_AUTH_ENV] = SecretRef(PROMETHEUS_AUTH_SECRET, "otelcol-authorization")
     otel_files = (
         {f"{OTELCOL_TLS_DIR}/{k}": SecretRef(TLS_SECRET, k) for k in ("tls.crt", "tls.key")}
         if col.tls.enabled
@@ -267,11 +308,18 @@ def build(cfg: StackConfig, files: Mapping[str, str]) -> Stack:
         # Upstream's image is FROM scratch: no /var/lib/otelcol for a new volume to copy.
         chown_data_dir=cfg.target == "docker",
     )
-    remote_write = {
+    prom_secrets = {
         f"{PROMETHEUS_SECRETS_DIR}/{t.name}": SecretRef(REMOTE_WRITE_SECRET, t.name)
         for t in prom.remote_write
         if t.basic_auth or t.bearer_token_env
     }
+    reader = PROMETHEUS_READER if prometheus_protected(cfg) else None
+    if reader:
+        prom_secrets |= {
+            PROMETHEUS_WEB_CONFIG: SecretRef(PROMETHEUS_AUTH_SECRET, "web.yml"),
+            PROMETHEUS_PASSWORD_FILE: SecretRef(PROMETHEUS_AUTH_SECRET, "password"),
+            f"{PROMETHEUS_SECRETS_DIR}/authorization": reader,
+        }
     # An agent evaluates no rule: it gets its config file only.
     prom_files = _under(files, "prometheus", skip="tests/")
     if prom.mode == "agent":
@@ -285,15 +333,15 @@ def build(cfg: StackConfig, files: Mapping[str, str]) -> Stack:
         config_dir=PROMETHEUS_DIR,
         files=prom_files,
         ports=(Port("http", prom.port, "operators"),),
-        ready=Probe("/-/ready", prom.port),
-        alive=Probe("/-/healthy", prom.port),
+        ready=Probe("/-/ready", prom.port, reader),
+        alive=Probe("/-/healthy", prom.port, reader),
         user=PROMETHEUS_UID,
         memory_mib=prom.memory_limit_mib,
         cpu_millis=250,
         data_dir=PROMETHEUS_DATA,
         data_size=cfg.kubernetes.prometheus_storage,
         chown_data_dir=chown_claims,
-        secret_files=remote_write,
+        secret_files=prom_secrets,
         shell_probe=True,
     )
     grafana = Component(
@@ -312,7 +360,12 @@ def build(cfg: StackConfig, files: Mapping[str, str]) -> Stack:
         data_size=cfg.kubernetes.grafana_storage,
         chown_data_dir=chown_claims,
         secret_files={
-            f"{GRAFANA_SECRETS_DIR}/admin-password": SecretRef(GRAFANA_SECRET, "password")
+            f"{GRAFANA_SECRETS_DIR}/admin-password": SecretRef(GRAFANA_SECRET, "password"),
+            **(
+                {GRAFANA_PROMETHEUS_PASSWORD: SecretRef(PROMETHEUS_AUTH_SECRET, "password")}
+                if grafana_uses_own_prometheus(cfg)
+                else {}
+            ),
         },
         shell_probe=True,
     )

@@ -11,6 +11,7 @@ import http.client
 import json
 import urllib.error
 import urllib.parse
+import urllib.request
 from collections.abc import Callable
 from typing import Any
 
@@ -28,12 +29,31 @@ Fetch = Callable[[str, float], bytes]
 """GET a path with its query string (``/api/v1/query?query=up``); raise PrometheusError."""
 
 
-def _fetch_url(base_url: str) -> Fetch:
+def at(base_url: str, authorization: str | None = None) -> Fetch:
+    """GETs from the Prometheus at ``base_url``, with an ``Authorization`` header if given
+    (stackkit's own Prometheus checks one: see :mod:`stackkit.prometheus_auth`)."""
+    return _fetch_url(base_url, authorization)
+
+
+def _request(url: str, authorization: str | None) -> urllib.request.Request:
+    headers = {"Authorization": authorization} if authorization else {}
+    return urllib.request.Request(url, headers=headers)
+
+
+def _fetch_url(base_url: str, authorization: str | None = None) -> Fetch:
     def fetch(path: str, timeout: float) -> bytes:
         try:
-            with urlopen(f"{base_url.rstrip('/')}{path}", timeout=timeout) as r:
+            request = _request(f"{base_url.rstrip('/')}{path}", authorization)
+            with urlopen(request, timeout=timeout) as r:
                 return bytes(r.read(MAX_BODY_BYTES))
         except urllib.error.HTTPError as e:
+            if e.code == 401:
+                raise PrometheusError(
+                    f"Prometheus at {base_url} asks for a password"
+                    + (" and refused the one stackkit has" if authorization else "")
+                    + ": it is the stack's own, so run this where `stackkit up` ran (its state "
+                    "folder holds the password), or see `stackkit secret prometheus-password`"
+                ) from None
             detail = printable(e.read(4096).decode("utf-8", "replace"))
             raise PrometheusError(f"rejected: {detail}") from None
         except (OSError, ValueError, http.client.HTTPException) as e:
@@ -81,10 +101,10 @@ def query_range(
     return list(_get(base_url, "/api/v1/query_range", params, promql, timeout)["result"])
 
 
-def http_ok(url: str, timeout: float = 5.0) -> bool:
-    """True when ``url`` answers 2xx."""
+def http_ok(url: str, timeout: float = 5.0, authorization: str | None = None) -> bool:
+    """True when ``url`` answers 2xx (asked with ``authorization``, if given)."""
     try:
-        with urlopen(url, timeout=timeout) as resp:
+        with urlopen(_request(url, authorization), timeout=timeout) as resp:
             status: int = resp.status
             return 200 <= status < 300
     except (OSError, ValueError, http.client.HTTPException):

@@ -48,6 +48,8 @@ RESERVED_LABELS = frozenset(
         "severity",
         "alertname",
         "stackkit",
+        "otelcol_instance",  # the Collector that sums a delta stream
+        "process_start",  # the process a running total comes from
         "otel_scope_name",
         "otel_scope_version",
         "otel_scope_schema_url",

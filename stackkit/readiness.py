@@ -9,7 +9,7 @@ waits for, and fails with the component's last log lines when it stops or restar
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 from . import model
 from .docker_api import Engine
@@ -30,10 +30,13 @@ def wait(
     engine: Engine,
     progress: Progress,
     timeout: float = TIMEOUT_S,
+    authorizations: Mapping[str, str] | None = None,
 ) -> None:
     """Return once every component runs and answers; else raise a DeployError saying which
-    component does not, and why (its state and last log lines)."""
+    component does not, and why (its state and last log lines). ``authorizations``: the
+    header a component's probe carries, by component (Prometheus checks credentials)."""
     probes = stack.probe_urls(bind_address)
+    auth = authorizations or {}
     pending = [c.name for c in stack.components]
     first_restarts: dict[str, int] = {}
     start = time.monotonic()
@@ -50,7 +53,9 @@ def wait(
             restarts = state.restarts - first_restarts.setdefault(name, state.restarts)
             if state.status in ("exited", "dead") or restarts >= CRASHES:
                 raise DeployError(_not_running(engine, container, state.status, state.exit_code))
-            if state.status == "running" and (name not in probes or http_ok(probes[name], 1.0)):
+            if state.status == "running" and (
+                name not in probes or http_ok(probes[name], 1.0, auth.get(name))
+            ):
                 pending.remove(name)
         if not pending:
             return

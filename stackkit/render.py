@@ -22,10 +22,15 @@ from .errors import RenderError
 from .fields import prometheus_ms
 from .model import (
     GRAFANA_DASHBOARDS_DIR,
+    GRAFANA_PROMETHEUS_PASSWORD,
     GRAFANA_SECRETS_DIR,
     OTELCOL_HOST,
     PROMETHEUS_HOST,
+    PROMETHEUS_PASSWORD_FILE,
+    PROMETHEUS_READER_USER,
     PROMETHEUS_SECRETS_DIR,
+    grafana_uses_own_prometheus,
+    prometheus_protected,
 )
 from .paths import TEMPLATES_DIR
 from .promql import anchor, prom_label
@@ -233,6 +238,13 @@ def render(cfg: StackConfig) -> Files:
         "prometheus_version": versions.PROMETHEUS_VERSION,
         "dashboards_dir": GRAFANA_DASHBOARDS_DIR,
         "grafana_secrets_dir": GRAFANA_SECRETS_DIR,
+        "prometheus_reader": PROMETHEUS_READER_USER,
+        "prometheus_password_file": (
+            PROMETHEUS_PASSWORD_FILE if prometheus_protected(cfg) else None
+        ),
+        "grafana_prometheus_password_file": (
+            GRAFANA_PROMETHEUS_PASSWORD if grafana_uses_own_prometheus(cfg) else None
+        ),
         **prometheus_context(cfg),
     }
     files: Files = {}

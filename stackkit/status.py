@@ -7,7 +7,8 @@ from dataclasses import dataclass
 
 from .config import StackConfig
 from .docker_api import DockerUnavailable, Engine
-from .prom_client import Fetch, PrometheusError, http_ok, query_range
+from .prom_client import Fetch, PrometheusError, at, http_ok, query_range
+from .prometheus_auth import reader_authorization
 from .state import read_outputs
 
 COMPONENTS = ("otelcol", "prometheus", "grafana")
@@ -61,6 +62,8 @@ def status(cfg: StackConfig) -> Report:
         return Report(False, (), urls, None, problem=str(e))
     by_component = {c.get("Labels", {}).get("stackkit.component"): c for c in containers}
     probes: dict[str, str] = outputs.get("probe_urls") or _probe_urls(cfg)
+    # Only the stack's Prometheus checks credentials (a stack up before it did answers anyway).
+    auth = {"prometheus": reader_authorization(cfg.name)}
     components = []
     for name in COMPONENTS:
         c = by_component.get(name)
@@ -74,12 +77,16 @@ def status(cfg: StackConfig) -> Report:
             else ("unhealthy" if "(unhealthy)" in status_text else "no check")
         )
         state = c.get("State", "?")
-        answering = http_ok(probes[name]) if name in probes else state == "running"
+        answering = (
+            http_ok(probes[name], authorization=auth.get(name))
+            if name in probes
+            else state == "running"
+        )
         components.append(Component(name, state, health, answering))
     age, unknown = None, None
     if "prometheus_url" in urls:
         try:
-            last = last_arrival(urls["prometheus_url"])
+            last = last_arrival(at(urls["prometheus_url"], auth["prometheus"]))
             age = None if last is None else max(0.0, time.time() - last)
         except PrometheusError as e:
             unknown = str(e)

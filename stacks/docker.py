@@ -138,15 +138,14 @@ class DockerStack(pulumi.ComponentResource):
         if c.shell_probe:
             # The image carries busybox wget; the Collector's has no shell, so `stackkit status`
             # probes its health endpoint from outside instead.
+            url = f"http://localhost:{c.ready.port}{c.ready.path}"
+            probe = ["CMD", "wget", "-q", "-O", "/dev/null", url]
+            if c.ready.authorization is not None:
+                # The credential stays in its file: the command names only the path.
+                header = f'"Authorization: $(cat {c.secret_path(c.ready.authorization)})"'
+                probe = ["CMD-SHELL", f"wget -q -O /dev/null --header {header} {url}"]
             kwargs["healthcheck"] = docker.ContainerHealthcheckArgs(
-                tests=[
-                    "CMD",
-                    "wget",
-                    "-q",
-                    "-O",
-                    "/dev/null",
-                    f"http://localhost:{c.ready.port}{c.ready.path}",
-                ],
+                tests=probe,
                 interval="10s",
                 timeout="5s",
                 retries=6,

@@ -10,6 +10,7 @@ import json
 import re
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -279,3 +280,99 @@ def assert_queries_return_data(
         if pending:
             time.sleep(1)
     assert not pending, f"these queries returned no data: {json.dumps(pending, indent=2)}"
+
+
+# --- resumed sessions -------------------------------------------------------------------------
+
+
+def resume_chain(
+    run_claude: ClaudeRunner, env: Mapping[str, str], i: int
+) -> tuple[list[ClaudeRun], Expected]:
+    """A session, then `claude -c` at once, then `claude --resume <id>` at once, in one folder:
+    three processes, the later two sending their totals under the first one's session.id.
+    Returns the runs and what they add up to."""
+    script, added, removed, edits = session_script(i)
+    first = run_claude(
+        "write and edit a file",
+        env,
+        script,
+        allowed_tools=["Write", "Edit"],
+        args=["--output-format", "json"],
+    )
+    assert first.returncode == 0, first.describe()
+    session_id = first.json()["session_id"]
+    later = [
+        run_claude(
+            prompt,
+            env,
+            [Text("Continued.", usage=Usage(input_tokens=1000 + 7 * i, output_tokens=30 + i))],
+            cwd=first.cwd,
+            home=first.home,
+            args=[*flags, "--output-format", "json"],
+        )
+        for prompt, flags in (("go on", ["-c"]), ("and more", ["--resume", session_id]))
+    ]
+    for run in later:
+        assert run.returncode == 0, run.describe()
+        assert run.json()["session_id"] == session_id, "a resumed run must keep the session"
+    runs = [first, *later]
+    return runs, Expected(
+        tokens=total_billed(runs),
+        # A resumed process's JSON gives the session's cost so far, all its processes together
+        # (its `usage` is its own): the last one's is what the three spent.
+        cost_usd=float(later[-1].json()["total_cost_usd"]),
+        sessions=3,
+        lines_added=added,
+        lines_removed=removed,
+        edits_accepted=edits,
+    )
+
+
+RESUME_CLIENTS = [
+    (protocol, temporality)
+    for protocol in ("grpc", "http/protobuf")
+    for temporality in ("cumulative", "delta")
+]
+
+
+def check_resumed_sessions(
+    run_claude: ClaudeRunner,
+    client_env: Callable[[str, str, str], dict[str, str]],
+    query: Query,
+    prefix: str,
+    per_session: bool = True,
+    timeout: float = 60,
+) -> Expected:
+    """A session, `claude -c` at once, `claude --resume` at once, for each protocol and
+    temporality at the same time: every token and cent of all three processes arrives (raw and
+    as the dashboards count), the per-session view (``per_session``) holds one session with all
+    its cost, and the starts are counted by kind. ``client_env(protocol, team, temporality)``.
+    Returns what they all add up to."""
+
+    def chain(i: int) -> tuple[list[ClaudeRun], Expected]:
+        protocol, temporality = RESUME_CLIENTS[i]
+        return resume_chain(run_claude, client_env(protocol, f"{prefix}-{i}", temporality), i)
+
+    with ThreadPoolExecutor(len(RESUME_CLIENTS)) as pool:
+        chains = list(pool.map(chain, range(len(RESUME_CLIENTS))))
+    for i, (runs, expected) in enumerate(chains):
+        team = f'{{team_id="{prefix}-{i}"}}'
+        wait_for_totals(query, team, expected, timeout=timeout)
+        wait_for_totals(query, team, expected, timeout=timeout, read=dashboard_totals)
+        if per_session:
+            # The per-session view (a leaderboard's query): one session holds all the cost.
+            by_session = query(
+                f"sum by (session_id) (increase({promql.COST}{team}[2h] anchored)) > 0"
+            )
+            assert [s["metric"]["session_id"] for s in by_session] == [
+                runs[0].json()["session_id"]
+            ], by_session
+    starts = query(
+        f'sum by (start_type) (increase({promql.SESSIONS}{{team_id=~"{prefix}-.*"}}[2h] anchored))'
+    )
+    assert {s["metric"].get("start_type"): round(float(s["value"][1])) for s in starts} == {
+        "fresh": len(RESUME_CLIENTS),
+        "continue": len(RESUME_CLIENTS),
+        "resume": len(RESUME_CLIENTS),
+    }, starts
+    return add(*(expected for _, expected in chains))

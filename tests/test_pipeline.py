@@ -10,6 +10,7 @@ import json
 import secrets
 import subprocess
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -23,10 +24,17 @@ from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
 )
 from opentelemetry.proto.metrics.v1.metrics_pb2 import AggregationTemporality
 
-from stackkit import local_http
+from stackkit import local_http, prometheus_auth
 from stackkit.config import StackConfig
 from stackkit.env import ClientSettings, Endpoint, env_vars
-from stackkit.model import OTELCOL_QUEUE_DIR, OTELCOL_TLS_DIR, prometheus_args
+from stackkit.model import (
+    OTELCOL_QUEUE_DIR,
+    OTELCOL_TLS_DIR,
+    PROMETHEUS_AUTH_ENV,
+    PROMETHEUS_SECRETS_DIR,
+    prometheus_args,
+)
+from stackkit.prom_client import Fetch, at, query
 from stackkit.render import render
 from stackkit.status import last_arrival
 from stackkit.verify import VerifyError, verify
@@ -36,6 +44,7 @@ from tests.fixtures.claude import ClaudeRunner
 from tests.pipeline import (
     add,
     assert_queries_return_data,
+    check_resumed_sessions,
     dashboard_queries,
     recording_rules,
     run_sessions,
@@ -51,9 +60,19 @@ class LocalStack:
     files: dict[str, str]
     token: str
     prometheus: Any
+    auth: dict[str, str]
+    """Prometheus' credentials (the keys of its secret): its web config, the reader's header."""
 
     def query(self, promql: str) -> list[dict[str, Any]]:
         return self.prometheus.query(promql)  # type: ignore[no-any-return]
+
+    def reader_query(self, promql: str) -> list[dict[str, Any]]:
+        return query(self.reader, promql)
+
+    @property
+    def reader(self) -> Fetch:
+        """Prometheus as `status` and `verify` ask it: with the reading account's header."""
+        return at(self.prometheus.url, self.auth["authorization"])
 
     def client_env(
         self, protocol: str, team: str, temporality: str, token: str | None = None
@@ -102,17 +121,29 @@ def local_stack(
         rules.mkdir(exist_ok=True)
         for name in ("recording.yml", "alerts.yml"):
             (rules / name).write_text(files[f"prometheus/rules/{name}"])
+        # Prometheus' credentials as `up` makes them, in the files its flags and config name.
+        auth = prometheus_auth.secrets(cfg.name)
+        secrets_dir = tmp_path / "prometheus-secrets"
+        secrets_dir.mkdir(exist_ok=True)
+        for key in ("web.yml", "password", "authorization"):
+            (secrets_dir / key).write_text(auth[key])
         config = (
             files["prometheus/prometheus.yml"]
             .replace("otelcol:", "127.0.0.1:")
             .replace(f"localhost:{cfg.prometheus.port}", "{listen}")
             .replace("- rules/", f"- {rules}/")
+            .replace(PROMETHEUS_SECRETS_DIR, str(secrets_dir))
         )
         # The rendered flags but those naming the container's paths and address.
         flags = [
-            a for a in prometheus_args(cfg) if a.startswith(("--enable-feature", "--web.enable"))
+            a.replace(PROMETHEUS_SECRETS_DIR, str(secrets_dir))
+            for a in prometheus_args(cfg)
+            if a.startswith(("--enable-feature", "--web.enable", "--web.config.file"))
         ]
-        prom = prometheus_server(config, flags=flags, wrapper=prometheus_wrapper)
+        assert any(a.startswith("--web.config.file") for a in flags)
+        prom = prometheus_server(
+            config, flags=flags, wrapper=prometheus_wrapper, authorization=auth["authorization"]
+        )
         # The rendered paths and names are the container's; here everything is local.
         queue = tmp_path / "queue"
         collector_config = (
@@ -127,9 +158,13 @@ def local_stack(
         otelcol_process(
             collector_config,
             health_url=f"http://127.0.0.1:{ports[2]}/",
-            env={cfg.collector.auth.token_env: token, "HOSTNAME": "test-collector"},
+            env={
+                cfg.collector.auth.token_env: token,
+                PROMETHEUS_AUTH_ENV: auth["otelcol-authorization"],
+                "HOSTNAME": "test-collector",
+            },
         )
-        return LocalStack(cfg, files, token, prom)
+        return LocalStack(cfg, files, token, prom, auth)
 
     return start
 
@@ -192,12 +227,12 @@ def test_verify_sees_its_point_arrive(
     stack = local_stack()
     environ = stack.client_env(protocol, "team-verify", "cumulative")
     steps: list[str] = []
-    assert last_arrival(stack.prometheus.url) is None
-    took = verify(environ, stack.prometheus.url, steps.append, timeout=30)
+    assert last_arrival(stack.reader) is None
+    took = verify(environ, stack.reader, steps.append, timeout=30)
     assert took < 30 and len(steps) == 4, steps
     # The Collector's own counters are scraped on their own schedule: allow a few scrapes.
     deadline = time.monotonic() + 15
-    while (arrived := last_arrival(stack.prometheus.url)) is None and time.monotonic() < deadline:
+    while (arrived := last_arrival(stack.reader)) is None and time.monotonic() < deadline:
         time.sleep(0.5)
     assert arrived is not None and time.time() - arrived < 30
 
@@ -256,7 +291,7 @@ def test_tls_endpoints_with_a_private_ca(
         steps: list[str] = []
         verify(
             stack.client_env(protocol, "team-tls", "cumulative"),
-            stack.prometheus.url,
+            stack.reader,
             steps.append,
             timeout=30,
         )
@@ -270,7 +305,7 @@ def test_tls_endpoints_with_a_private_ca(
     plain = stack.client_env("http/protobuf", "team-tls", "cumulative")
     del plain["NODE_EXTRA_CA_CERTS"]
     with pytest.raises(VerifyError, match="TLS with https://localhost:.* failed"):
-        verify(plain, stack.prometheus.url, lambda _: None, timeout=10)
+        verify(plain, stack.reader, lambda _: None, timeout=10)
 
 
 # Prometheus' data folder becomes a small tmpfs of its own (a private mount namespace, so no
@@ -296,8 +331,8 @@ exec "$@"
 """
 
 
-def _alert_states(prom_url: str, name: str) -> list[str]:
-    body = local_http.urlopen(f"{prom_url}/api/v1/alerts", timeout=5).read()
+def _alert_states(prometheus: Any, name: str) -> list[str]:
+    body = json.dumps({"data": prometheus.api("alerts")})
     return [
         a["state"] for a in json.loads(body)["data"]["alerts"] if a["labels"]["alertname"] == name
     ]
@@ -332,17 +367,17 @@ def test_a_full_volume_fires_its_alert_and_the_stack_recovers(
     _, before = run_sessions(run_claude, env, 2)
     wait_for_totals(stack.query, '{team_id="team-full"}', before)
     # (Pending is fine: a Prometheus that has just started has stored no scrape yet.)
-    assert "firing" not in _alert_states(stack.prometheus.url, "ClaudeCodeStorageFailing")
+    assert "firing" not in _alert_states(stack.prometheus, "ClaudeCodeStorageFailing")
 
     (ctl / "fill").touch()
     _wait("the volume filled", (ctl / "filled").exists, 30)
     _wait(
         "ClaudeCodeStorageFailing firing",  # 30 s of silence (the floor), then its `for`
-        lambda: _alert_states(stack.prometheus.url, "ClaudeCodeStorageFailing") == ["firing"],
+        lambda: _alert_states(stack.prometheus, "ClaudeCodeStorageFailing") == ["firing"],
         120,
     )
     assert "no space left on device" in stack.prometheus.process.log_tail(200)
-    assert _push_one_point(stack.prometheus.url, "lost-while-full") == 200
+    assert _push_one_point(stack, "lost-while-full") == 200
     time.sleep(2)
     assert stack.query('probe_points_total{probe="lost-while-full"}') == []
 
@@ -351,7 +386,7 @@ def test_a_full_volume_fires_its_alert_and_the_stack_recovers(
     _, after = run_sessions(run_claude, env, 2, first=2)
     wait_for_totals(stack.query, '{team_id="team-full"}', add(before, after), timeout=90)
     # The same push, once there is room, is stored under the name queried above.
-    assert _push_one_point(stack.prometheus.url, "stored-after-free") == 200
+    assert _push_one_point(stack, "stored-after-free") == 200
     assert stack.prometheus.wait_for('probe_points_total{probe="stored-after-free"}')
     # Writes flow again, and the failed ones are now on record: the alert keeps saying what
     # happened for the five minutes of its counter window, then resolves.
@@ -359,8 +394,9 @@ def test_a_full_volume_fires_its_alert_and_the_stack_recovers(
     assert stack.query("increase(prometheus_tsdb_wal_writes_failed_total[5m]) > 0")
 
 
-def _push_one_point(prom_url: str, probe: str) -> int:
-    """One running total pushed straight to Prometheus' OTLP receiver; its HTTP status."""
+def _push_one_point(stack: LocalStack, probe: str, authorization: str | None = "otelcol") -> int:
+    """One running total pushed straight to Prometheus' OTLP receiver, as the Collector pushes
+    (with its credential; ``authorization`` may name another header or none); its HTTP status."""
     req = ExportMetricsServiceRequest()
     metric = req.resource_metrics.add().scope_metrics.add().metrics.add()
     metric.name = "probe.points"
@@ -371,10 +407,57 @@ def _push_one_point(prom_url: str, probe: str) -> int:
     point.start_time_unix_nano = point.time_unix_nano - 1_000_000_000
     point.as_double = 1.0
     point.attributes.add(key="probe").value.string_value = probe
+    headers = {"Content-Type": "application/x-protobuf"}
+    if authorization == "otelcol":
+        headers["Authorization"] = stack.auth["otelcol-authorization"]
+    elif authorization is not None:
+        headers["Authorization"] = authorization
     request = urllib.request.Request(
-        f"{prom_url}/api/v1/otlp/v1/metrics",
+        f"{stack.prometheus.url}/api/v1/otlp/v1/metrics",
         data=req.SerializeToString(),
-        headers={"Content-Type": "application/x-protobuf"},
+        headers=headers,
     )
-    with local_http.urlopen(request, timeout=10) as resp:
-        return int(resp.status)
+    try:
+        with local_http.urlopen(request, timeout=10) as resp:
+            return int(resp.status)
+    except urllib.error.HTTPError as e:
+        return e.code
+
+
+@pytest.mark.parametrize("session_id", ["keep", "drop"])
+def test_resumed_sessions_add_up(
+    local_stack: Callable[..., LocalStack], run_claude: ClaudeRunner, session_id: str
+) -> None:
+    """`claude -c` and `claude --resume` right after a session send their totals under its
+    session.id, each process counting from zero: all three processes' totals arrive exactly,
+    under both temporalities and protocols, and with session.id dropped (merged streams)."""
+    stack = local_stack(attributes={"session_id": session_id})
+    check_resumed_sessions(
+        run_claude, stack.client_env, stack.query, "team-resume", per_session=session_id == "keep"
+    )
+
+
+def test_prometheus_takes_writes_and_queries_only_with_a_credential(
+    local_stack: Callable[..., LocalStack], run_claude: ClaudeRunner
+) -> None:
+    """Prometheus' own OTLP receiver and query API sit on the port the Collector pushes to: a
+    forged running total under someone else's name, or everyone's spend read out, needs the
+    Collector's or the reader's password, never nothing (the rendered web config, for real)."""
+    stack = local_stack()
+    url = stack.prometheus.url
+    for header in (None, "Basic " + "b3RoZXI6cGFzc3dvcmQ=", stack.token):  # none, wrong, OTLP's
+        assert _push_one_point(stack, "forged", authorization=header) == 401
+        request = urllib.request.Request(
+            f"{url}/api/v1/query?query=up", headers={"Authorization": header} if header else {}
+        )
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            local_http.urlopen(request, timeout=5)
+        assert refused.value.code == 401
+    # The Collector's pushes and the reader's queries are taken: real sessions arrive.
+    _, sent = run_sessions(run_claude, stack.client_env("grpc", "team-door", "delta"), 1)
+    wait_for_totals(stack.reader_query, '{team_id="team-door"}', sent)
+    assert _push_one_point(stack, "from-the-collector") == 200
+    assert stack.prometheus.wait_for('probe_points_total{probe="from-the-collector"}')
+    assert stack.query('probe_points_total{probe="forged"}') == []
+    # Prometheus' scrape of itself carries the reader's password too.
+    assert stack.prometheus.wait_for('up{job="prometheus"} == 1')

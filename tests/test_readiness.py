@@ -33,7 +33,9 @@ def _state(status: str = "running", restarts: int = 0, code: int = 0) -> Contain
 def answering(monkeypatch: pytest.MonkeyPatch) -> set[str]:
     """The probe URLs that answer (readiness probes no real server here)."""
     up: set[str] = set()
-    monkeypatch.setattr(readiness, "http_ok", lambda url, timeout=5.0: url in up)
+    monkeypatch.setattr(
+        readiness, "http_ok", lambda url, timeout=5.0, authorization=None: url in up
+    )
     monkeypatch.setattr(readiness, "POLL_S", 0.0)
     return up
 
@@ -104,3 +106,26 @@ def test_a_container_removed_meanwhile(answering: set[str]) -> None:
     engine = FakeEngine({"otelcol": [None], "prometheus": [_state()], "grafana": [_state()]})
     with pytest.raises(DeployError, match="claude-code-otelcol is gone"):
         _wait(engine)
+
+
+def test_a_probe_carries_the_header_its_component_checks(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The stack's Prometheus refuses a probe without its reader's credential."""
+    asked: dict[str, str | None] = {}
+
+    def http_ok(url: str, timeout: float = 5.0, authorization: str | None = None) -> bool:
+        asked[url] = authorization
+        return True
+
+    monkeypatch.setattr(readiness, "http_ok", http_ok)
+    stack = deploy.build(StackConfig())
+    engine = FakeEngine({c.name: [_state()] for c in stack.components})
+    secrets = deploy.secret_values(StackConfig())
+    auth = deploy.probe_authorizations(stack, secrets)
+    assert set(auth) == {"prometheus"}
+    assert auth["prometheus"].startswith("Basic ")
+    readiness.wait(stack, "127.0.0.1", engine, lambda _: None, 5.0, auth)  # type: ignore[arg-type]
+    assert asked == {
+        "http://127.0.0.1:13133/": None,
+        "http://127.0.0.1:9090/-/ready": auth["prometheus"],
+        "http://127.0.0.1:3000/api/health": None,
+    }

@@ -15,7 +15,8 @@ from typing import Any
 import pytest
 import yaml
 
-from stackkit.prom_client import query
+from stackkit.prom_client import Fetch, at, query
+from stackkit.prometheus_auth import READER, READER_PASSWORD_FILE, basic_authorization
 from tests.fixtures import free_port
 from tests.fixtures.docker import DockerEngine
 from tests.fixtures.pulumi import PulumiEnv
@@ -77,8 +78,22 @@ class Deployed(CliStack):
         state = Path(self.env["STACKKIT_STATE_DIR"]) / self.name / "outputs.json"
         return json.loads(state.read_text())  # type: ignore[no-any-return]
 
+    @property
+    def prometheus_authorization(self) -> str | None:
+        """The reading account's header, from the stack's state folder (as `status` reads it);
+        None for a stack an earlier release deployed, whose Prometheus asks for none."""
+        path = Path(self.env["STACKKIT_STATE_DIR"]) / self.name / READER_PASSWORD_FILE
+        if not path.exists():
+            return None
+        return basic_authorization(READER, path.read_text().strip())
+
+    @property
+    def prometheus(self) -> Fetch:
+        """The stack's Prometheus, asked with the reading account's credential."""
+        return at(self.outputs["prometheus_url"], self.prometheus_authorization)
+
     def query(self, promql: str) -> list[dict[str, Any]]:
-        return query(self.outputs["prometheus_url"], promql)
+        return query(self.prometheus, promql)
 
     def client_env(self, protocol: str, team: str, temporality: str) -> dict[str, str]:
         out = self.stackkit(

@@ -36,7 +36,7 @@ def target(d: Deployed) -> Target:
         grpc=out["otlp_endpoints"]["grpc"].removeprefix("http://"),
         http=out["otlp_endpoints"]["http/protobuf"],
         token=d.stackkit("secret", "otlp-token").stdout.strip(),
-        prometheus_url=out["prometheus_url"],
+        prometheus_url=d.prometheus,
         containers={},
     )
 

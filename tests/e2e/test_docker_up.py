@@ -11,12 +11,14 @@ import re
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
+from stackkit.prometheus_auth import basic_authorization
 from tests.e2e.conftest import Deployed
 from tests.fixtures.anthropic_fake import Error
 from tests.fixtures.claude import ClaudeRunner
@@ -24,6 +26,7 @@ from tests.pipeline import (
     Expected,
     add,
     assert_queries_return_data,
+    check_resumed_sessions,
     dashboard_queries,
     recording_rules,
     run_sessions,
@@ -136,6 +139,44 @@ def test_totals_from_real_claude_code_sessions(
     )
     failed = Expected({}, 0.0, int(float(sessions[0]["value"][1])), 0, 0, 0)
     deployed.totals = [delta, cumulative, failed]
+
+
+def test_resumed_sessions_add_up(deployed: Deployed, run_claude: ClaudeRunner) -> None:
+    """`claude -c` and `claude --resume` right after a session, on the deployed stack."""
+    resumed = check_resumed_sessions(run_claude, deployed.client_env, deployed.query, "e2e-resume")
+    deployed.totals.append(resumed)
+
+
+def test_prometheus_refuses_requests_without_its_password(deployed: Deployed) -> None:
+    """Its port is published on the host: writing a forged total or reading anyone's spend
+    needs a password (the Collector's or the reader's), which `stackkit secret` gives."""
+    url = deployed.outputs["prometheus_url"]
+    password = deployed.stackkit("secret", "prometheus-password").stdout.strip()
+    wrong = basic_authorization("stackkit", "not-" + password)
+    for headers in ({}, {"Authorization": wrong}):
+        for req in (
+            urllib.request.Request(f"{url}/api/v1/query?query=up", headers=headers),
+            urllib.request.Request(
+                f"{url}/api/v1/otlp/v1/metrics",
+                data=b"",
+                method="POST",
+                headers={"Content-Type": "application/x-protobuf", **headers},
+            ),
+        ):
+            with pytest.raises(urllib.error.HTTPError) as info:
+                urllib.request.urlopen(req, timeout=10)
+            assert info.value.code == 401, req.full_url
+    good = urllib.request.Request(
+        f"{url}/api/v1/query?query=up",
+        headers={"Authorization": basic_authorization("stackkit", password)},
+    )
+    with urllib.request.urlopen(good, timeout=10) as resp:
+        assert resp.status == 200
+    # Prometheus' own health check in the container carries the password from its file.
+    assert deployed.engine.docker(
+        "inspect", "--format", "{{.State.Health.Status}}", f"{deployed.name}-prometheus"
+    ).stdout.strip() in ("healthy", "starting")
+    assert password not in deployed.engine.docker("inspect", f"{deployed.name}-prometheus").stdout
 
 
 def test_data_without_the_token_is_refused(deployed: Deployed) -> None:

@@ -40,7 +40,7 @@ def sender(stack: Deployed) -> Sender:
         grpc=out["otlp_endpoints"]["grpc"].removeprefix("http://"),
         http=out["otlp_endpoints"]["http/protobuf"],
         token=token,
-        prometheus_url=out["prometheus_url"],
+        prometheus_url=stack.prometheus,
         containers={},
     )
     return Sender(target)

@@ -36,6 +36,7 @@ from tests.fixtures.pulumi import PulumiEnv
 from tests.pipeline import (
     add,
     assert_queries_return_data,
+    check_resumed_sessions,
     dashboard_queries,
     dashboard_totals,
     recording_rules,
@@ -198,6 +199,14 @@ def test_totals_from_real_claude_code_sessions(
     }
     assert_queries_return_data(kube_stack.query, dashboard_queries(files), timeout=120)
     assert_queries_return_data(kube_stack.query, recording_rules(files), timeout=120)
+
+
+def test_resumed_sessions_add_up(kube_stack: KubeStack, run_claude: ClaudeRunner) -> None:
+    """`claude -c` and `claude --resume` right after a session, through the node's Collectors."""
+    resumed = check_resumed_sessions(
+        run_claude, kube_stack.client_env, kube_stack.query, "k8s-resume", timeout=120
+    )
+    kube_stack.totals.append(resumed)
 
 
 def test_data_without_the_token_is_refused(kube_stack: KubeStack) -> None:

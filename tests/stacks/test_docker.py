@@ -76,7 +76,14 @@ def test_creates_network_volumes_and_three_containers(mocks: RecordingMocks) -> 
             4318,
             13133,
         }
-        assert containers["claude-code-prometheus"]["healthcheck"]["tests"][0] == "CMD"
+        # Prometheus checks a credential: its health check reads it from its file, by path.
+        check = containers["claude-code-prometheus"]["healthcheck"]["tests"]
+        assert check == [
+            "CMD-SHELL",
+            'wget -q -O /dev/null --header "Authorization: $(cat /etc/prometheus/secrets/'
+            'authorization)" http://localhost:9090/-/ready',
+        ]
+        assert containers["claude-code-grafana"]["healthcheck"]["tests"][0] == "CMD"
         # Containers run the image IDs deploy resolved on the engine (a new image replaces its
         # container); the volume init borrows Prometheus' busybox.
         assert containers["claude-code-otelcol"]["image"] == "sha256:otelcol"
@@ -148,23 +155,26 @@ def test_bind_address_and_ports_follow_the_config(mocks: RecordingMocks) -> pulu
 def test_token_and_password_reach_the_engine_only_as_secrets(
     mocks: RecordingMocks, monkeypatch: pytest.MonkeyPatch
 ) -> pulumi.Output[Any]:
-    monkeypatch.setenv("STACKKIT_OTLP_TOKEN", "tok-XYZ")
+    monkeypatch.setenv("STACKKIT_OTLP_TOKEN", "tok-XYZ-0123456789")
     stack = _deploy(StackConfig())
 
     def check(_: Any) -> None:
         containers = mocks.of_type(CONTAINER)
         envs = containers["claude-code-otelcol"]["envs"]
-        assert SECRET_SIG in envs and _plain(envs) == ["STACKKIT_OTLP_TOKEN=tok-XYZ"]
+        plain = _plain(envs)
+        assert SECRET_SIG in envs and plain[0] == "STACKKIT_OTLP_TOKEN=tok-XYZ-0123456789"
+        assert plain[1].startswith("STACKKIT_PROMETHEUS_AUTHORIZATION=Basic ") and len(plain) == 2
         assert SECRET_SIG in containers["claude-code-grafana"]["uploads"]
+        assert SECRET_SIG in containers["claude-code-prometheus"]["uploads"]
 
     return _settled(stack).apply(check)
 
 
 def test_secrets_are_not_in_the_args_repr(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("STACKKIT_OTLP_TOKEN", "tok-XYZ")
+    monkeypatch.setenv("STACKKIT_OTLP_TOKEN", "tok-XYZ-0123456789")
     monkeypatch.setenv("GF_PW", "pw-XYZ")
     args = stack_args(StackConfig.model_validate({"grafana": {"admin_password_env": "GF_PW"}}))
-    assert args.secrets.values["stackkit-otlp-token"] == {"token": "tok-XYZ"}
+    assert args.secrets.values["stackkit-otlp-token"] == {"token": "tok-XYZ-0123456789"}
     assert "XYZ" not in repr(args)
     files = [t for c in args.stack.components for t in c.files.values()]
     assert "XYZ" not in "".join(files)
