@@ -13,18 +13,9 @@ import (
 
 func resumeRun(t *testing.T, cumulative, resume string) (*run, *worker) {
 	t.Helper()
-	cfg, err := parseConfig([]string{"-developers", "1", "-duration", "1s", "-interval", "1s",
+	return runWith(t, "-developers", "1", "-duration", "1s", "-interval", "1s",
 		"-cumulative-share", cumulative, "-resume-share", resume, "-prompts", "6",
-		"-think-min", "1", "-think-max", "2", "-workers", "1", "-conns", "1"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	r, err := newRun(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(r.close)
-	return r, r.workers[0]
+		"-think-min", "1", "-think-max", "2", "-workers", "1", "-conns", "1")
 }
 
 // playOpen plays d's open session to its end on w, sending into c; returns the end time.

@@ -23,9 +23,15 @@ func (c *capture) close() {}
 
 func testRun(t *testing.T, cumulative float64) (*run, *worker) {
 	t.Helper()
-	cfg, err := parseConfig([]string{"-developers", "3", "-duration", "1s", "-interval", "1s",
+	return runWith(t, "-developers", "3", "-duration", "1s", "-interval", "1s",
 		"-cumulative-share", fmtFloat(cumulative), "-prompts", "6", "-api-error-rate", "0.2",
-		"-resource-attributes", "cost_center=cc%2042", "-workers", "1", "-conns", "1"})
+		"-resource-attributes", "cost_center=cc%2042", "-workers", "1", "-conns", "1")
+}
+
+// runWith is a run of the given flags, closed when the test ends, and its one worker.
+func runWith(t *testing.T, args ...string) (*run, *worker) {
+	t.Helper()
+	cfg, err := parseConfig(args)
 	if err != nil {
 		t.Fatal(err)
 	}
