@@ -25,9 +25,14 @@ from .state import TOKEN_FILE, read_outputs, secret
 
 
 def otlp_token(cfg: StackConfig) -> str | None:
-    """The bearer token clients send, or None when authentication is off."""
+    """The bearer token clients send, or None when authentication is off.
+
+    Every way a token enters (the variable, the state file, generation) passes
+    :func:`stackkit.tokens.token_problem`: `up`, `env` and `secret` refuse one that could not
+    travel in OTEL_EXPORTER_OTLP_HEADERS.
+    """
     auth = cfg.collector.auth
-    return secret(cfg.name, TOKEN_FILE, auth.token_env) if auth.enabled else None
+    return secret(cfg.name, TOKEN_FILE, auth.token_env, token=True) if auth.enabled else None
 
 
 def default_protocol(cfg: StackConfig) -> str:

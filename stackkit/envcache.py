@@ -20,6 +20,7 @@ import sys
 from . import __version__
 from .errors import StackkitError
 from .state import MAX_SECRET_BYTES, check_folder, read_private, state_root_str, write_private
+from .tokens import token_problem
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -114,8 +115,8 @@ def lookup(argv: Sequence[str]) -> str | None:
         return None
     if any(TOKEN_PLACEHOLDER in v for v in env.values()):
         token = os.environ.get(str(entry.get("token_env") or "")) or _read(entry.get("token_file"))
-        if not token or not token.isprintable():
-            return None
+        if not token or token_problem(token):
+            return None  # the full command says what is wrong with it
         env = {k: v.replace(TOKEN_PLACEHOLDER, token) for k, v in env.items()}
     from .shells import format_env
 

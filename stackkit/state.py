@@ -132,6 +132,12 @@ def read_private(path: str | Path, max_bytes: int) -> bytes | None:
             f"cannot read {path}: part of the path is not a folder; check STACKKIT_STATE_DIR"
         ) from None
     except OSError as e:
+        if os.path.islink(path):
+            raise StateError(
+                f"{path} is a symbolic link; stackkit refuses links for its secrets and state "
+                "(whoever can change the link chooses what stackkit reads): replace it with the "
+                "file itself, or delete it"
+            ) from None
         raise StateError(
             f"cannot read {path}: {e.strerror or e}; fix its permissions or delete it"
         ) from None
@@ -165,8 +171,11 @@ def _clean_secret(value: str, where: str) -> str:
     return value
 
 
-def read_secret(name: str, filename: str) -> str | None:
-    """A stored secret, or None when it was never generated."""
+def read_secret(name: str, filename: str, token: bool = False) -> str | None:
+    """A stored secret, or None when it was never generated.
+
+    ``token``: it is the OTLP bearer token, which must also pass :func:`tokens.token_problem`.
+    """
     path = stack_dir(name) / filename
     data = read_private(path, MAX_SECRET_BYTES)
     if data is None:
@@ -174,22 +183,53 @@ def read_secret(name: str, filename: str) -> str | None:
     try:
         text = data.decode("utf-8").strip()
     except UnicodeDecodeError:
-        text = ""
+        raise StateError(
+            f"{path} is not UTF-8 text: delete it and stackkit generates a new one"
+        ) from None
     try:
-        return _clean_secret(text, str(path))
+        return _usable(text, str(path), token)
     except StateError as e:
-        raise StateError(f"{e}: delete it and stackkit generates a new one") from None
+        raise StateError(f"{e}; delete it and stackkit generates a new one") from None
 
 
-def secret(name: str, filename: str, env_var: str | None = None) -> str:
-    """The secret from ``env_var`` if set, else the stored one, generating it on first use."""
+def _usable(value: str, where: str, token: bool) -> str:
+    if not token:
+        return _clean_secret(value, where)
+    from .tokens import token_problem
+
+    if problem := token_problem(value):
+        raise StateError(f"{where} does not hold a usable token: {problem}")
+    return value
+
+
+def secret(name: str, filename: str, env_var: str | None = None, token: bool = False) -> str:
+    """The secret from ``env_var`` if set, else the stored one, generating it on first use.
+
+    ``token``: it is the OTLP bearer token; a value from the variable or the file that could not
+    travel in OTEL_EXPORTER_OTLP_HEADERS (or is too short to be a secret) is refused.
+    """
     if env_var and (value := os.environ.get(env_var)):
-        return _clean_secret(value, f"the environment variable {env_var}")
-    if (stored := read_secret(name, filename)) is not None:
+        where = f"the environment variable {env_var}"
+        if not token:
+            return _clean_secret(value, where)
+        from .tokens import HOW_TO_MAKE
+
+        try:
+            return _usable(value, where, token)
+        except StateError as e:
+            raise StateError(
+                f"{e}. Set {env_var} to such a token ({HOW_TO_MAKE}), or unset it and stackkit "
+                "generates one"
+            ) from None
+    if (stored := read_secret(name, filename, token)) is not None:
         return stored
     import secrets
 
-    value = secrets.token_urlsafe(32)
+    from .tokens import token_problem
+
+    value = secrets.token_urlsafe(32)  # 43 of A-Z a-z 0-9 - _: a usable token
+    while token and token_problem(value):  # pragma: no cover - fewer than 6 distinct of 43
+        value = secrets.token_urlsafe(32)
     write_private(stack_dir(name) / filename, value + "\n")
     return value
 

@@ -20,6 +20,7 @@ from urllib.parse import unquote, urlparse
 from .errors import StackkitError
 from .local_http import urlopen
 from .prom_client import Fetch, PrometheusError, query
+from .tokens import header_token_problem
 
 METRIC = "stackkit.verify"
 PROM_METRIC = "stackkit_verify_total"
@@ -69,6 +70,14 @@ def client_env(environ: Mapping[str, str]) -> ClientEnv:
     raw = environ.get("OTEL_EXPORTER_OTLP_METRICS_HEADERS") or environ.get(
         "OTEL_EXPORTER_OTLP_HEADERS", ""
     )
+    if problem := header_token_problem(raw):
+        raise VerifyError(
+            f"step 1/4 (environment): OTEL_EXPORTER_OTLP_HEADERS cannot carry the token: "
+            f"{problem}. Claude Code would send another token and every request would be "
+            "refused (401). Set the token variable (collector.auth.token_env, "
+            "STACKKIT_OTLP_TOKEN by default) to such a token or unset it (stackkit then "
+            'generates one), run `stackkit up`, then: eval "$(stackkit env)"'
+        )
     headers = {}
     for item in filter(None, (p.strip() for p in raw.split(","))):
         key, _, value = item.partition("=")

@@ -133,13 +133,13 @@ def test_env_cache_follows_config_and_token_changes(tmp_path: Path) -> None:
     assert _stackkit(["env"], tmp_path).stdout == first.stdout  # served from the cache
     (tmp_path / "stackkit.yaml").write_text("collector: {grpc: {port: 14317}}\n")
     assert "http://localhost:14317" in _stackkit(["env"], tmp_path).stdout
-    rotated = _stackkit(["env"], tmp_path, STACKKIT_OTLP_TOKEN="rotated-token")
-    assert "Authorization=Bearer rotated-token" in rotated.stdout
+    rotated = _stackkit(["env"], tmp_path, STACKKIT_OTLP_TOKEN="rotated-token-0123456789")
+    assert "Authorization=Bearer rotated-token-0123456789" in rotated.stdout
     (tmp_path / "stackkit.yaml").write_text("collector: {grpc: {port: 99999}}\n")
     broken = _stackkit(["env"], tmp_path)
     assert broken.returncode == 2 and broken.stdout == ""
     (cache,) = Path(os.environ["STACKKIT_STATE_DIR"]).glob("env-cache-*.bin")
-    assert b"rotated-token" not in cache.read_bytes()
+    assert b"rotated-token-0123456789" not in cache.read_bytes()
     assert cache.stat().st_mode & 0o777 == 0o600
 
 

@@ -111,8 +111,8 @@ def test_endpoint_defaults_to_localhost_and_the_configured_port() -> None:
 
 
 def test_token_from_the_environment_wins(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("STACKKIT_OTLP_TOKEN", "from-env")
-    assert resolve_endpoint(StackConfig()).token == "from-env"
+    monkeypatch.setenv("STACKKIT_OTLP_TOKEN", "from-env-0123456789")
+    assert resolve_endpoint(StackConfig()).token == "from-env-0123456789"
     assert not (stack_dir("claude-code") / "otlp-token").exists()
 
 
@@ -149,7 +149,7 @@ def test_readme_line_works_in_the_real_shell(shell: str, tmp_path: Path) -> None
         "PATH": f"{bindir}:{os.environ['PATH']}",
         "HOME": str(tmp_path),
         "STACKKIT_STATE_DIR": str(tmp_path / "state"),
-        "STACKKIT_OTLP_TOKEN": "tok'en $x",
+        "STACKKIT_OTLP_TOKEN": "tok-en_0123.456~789",
         "PYTHONPATH": str(ROOT),
     }
     out = subprocess.run(
@@ -162,7 +162,7 @@ def test_readme_line_works_in_the_real_shell(shell: str, tmp_path: Path) -> None
     seen = dict(item.split("=", 1) for item in out.decode().split("\0") if "=" in item)
     assert seen["CLAUDE_CODE_ENABLE_TELEMETRY"] == "1"
     assert seen["OTEL_EXPORTER_OTLP_ENDPOINT"] == "http://localhost:4317"
-    assert seen["OTEL_EXPORTER_OTLP_HEADERS"] == "Authorization=Bearer tok'en $x"
+    assert seen["OTEL_EXPORTER_OTLP_HEADERS"] == "Authorization=Bearer tok-en_0123.456~789"
 
 
 # --- the cache is printed into shells: only a trusted, well-formed one is used ---------------
@@ -233,6 +233,23 @@ def test_a_planted_token_file_path_is_not_read(tmp_path: Path) -> None:
     assert _run(["env"], tmp_path).returncode == 0
     _plant({"token_file": str(secret_file)})
     assert "private" not in _run(["env"], tmp_path).stdout
+
+
+@pytest.mark.parametrize(
+    "token", ["abcdefgh,ijklmnop", "abcdefgh%41ijklmnop", "abcdefgh ijklmnop", "short"]
+)
+def test_the_cache_never_prints_a_token_that_cannot_travel(tmp_path: Path, token: str) -> None:
+    """A token changed after the cache was filled is checked too: the full command refuses it."""
+    assert _run(["env"], tmp_path, STACKKIT_OTLP_TOKEN="a-usable-token-0123456789").returncode == 0
+    assert (
+        "a-usable-token"
+        in _run(["env"], tmp_path, STACKKIT_OTLP_TOKEN="a-usable-token-0123456789").stdout
+    )
+    out = _run(["env"], tmp_path, STACKKIT_OTLP_TOKEN=token)
+    assert out.returncode == 1 and out.stdout == "", out.stdout
+    assert out.stderr.startswith(
+        "error: the environment variable STACKKIT_OTLP_TOKEN does not hold a usable token"
+    )
 
 
 def test_no_cache_neither_reads_nor_writes_it(tmp_path: Path) -> None:

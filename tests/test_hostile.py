@@ -231,6 +231,33 @@ BASE = {"CLAUDE_CODE_ENABLE_TELEMETRY": "1", "OTEL_METRICS_EXPORTER": "otlp"}
             },
             "control characters",
         ),
+        # a token that cannot travel in the header: split at ',', decoded at '%', cut at ' '
+        # (issue 17): the Collector refuses what is left, so say so before sending anything
+        (
+            {
+                "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf",
+                "OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:1",
+                "OTEL_EXPORTER_OTLP_HEADERS": "Authorization=Bearer abcdefgh,ijklmnop",
+            },
+            "OTEL_EXPORTER_OTLP_HEADERS cannot carry the token: it holds an item with no '='",
+        ),
+        (
+            {
+                "OTEL_EXPORTER_OTLP_PROTOCOL": "grpc",
+                "OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:1",
+                "OTEL_EXPORTER_OTLP_HEADERS": "Authorization=Bearer abcdefgh%41ijklmnop",
+            },
+            "its bearer token contains '%', which the client changes or cuts; a token may hold "
+            "only letters A-Z a-z, digits 0-9 and - . _ ~",
+        ),
+        (
+            {
+                "OTEL_EXPORTER_OTLP_PROTOCOL": "grpc",
+                "OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:1",
+                "OTEL_EXPORTER_OTLP_HEADERS": "Authorization=Bearer abcdefgh ijklmnop",
+            },
+            "its bearer token contains ' '",
+        ),
         (
             {
                 "OTEL_EXPORTER_OTLP_PROTOCOL": "grpc",

@@ -139,7 +139,92 @@ def test_a_token_variable_with_control_characters_is_refused(
     monkeypatch.setenv("STACKKIT_OTLP_TOKEN", "tok\nen")
     result = runner.invoke(app, ["env"])
     assert result.exit_code == 1
-    assert "STACKKIT_OTLP_TOKEN does not hold a usable secret" in result.stderr
+    assert "STACKKIT_OTLP_TOKEN does not hold a usable token" in result.stderr
+
+
+# Tokens Claude Code cannot send intact in OTEL_EXPORTER_OTLP_HEADERS (split at ',', decoded at
+# '%', cut at ' '), hostile ones, and ones too short or plain to be secrets (issue 17, 6 and 11).
+BAD_TOKENS = {
+    "comma": ("abcdefgh,ijklmnop", "contains ','"),
+    "percent": ("abcdefgh%41ijklmnop", "contains '%'"),
+    "space": ("abcdefgh ijklmnop", "contains ' '"),
+    "quotes": ("abcdefgh'ij\"klmnop", "contains '\"' \"'\""),
+    "backtick": ("abcdefgh`id`klmnop", "contains '`'"),
+    "short": ("short", "5 characters long; a token needs at least 16"),
+    "plain": ("a" * 32, "fewer than 6 different characters"),
+    "huge": ("abcdef0123" * 100_000, "1000000 characters long; a token may have at most 4096"),
+}
+ALLOWED_TEXT = "may hold only letters A-Z a-z, digits 0-9 and - . _ ~"
+
+
+def _one_line_error(args: list[str]) -> str:
+    result = runner.invoke(app, args)
+    assert result.exit_code == 1, result.output
+    assert result.stdout == "", "nothing is printed for the shell"
+    assert result.stderr.startswith("error: ") and len(result.stderr.splitlines()) == 1
+    return result.stderr
+
+
+@pytest.mark.parametrize(("value", "problem"), BAD_TOKENS.values(), ids=BAD_TOKENS.keys())
+def test_a_token_variable_that_cannot_be_a_token_is_refused(
+    value: str, problem: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("STACKKIT_OTLP_TOKEN", value)
+    for args in (["env", "--no-cache"], ["secret", "otlp-token"]):
+        line = _one_line_error(args)
+        assert "the environment variable STACKKIT_OTLP_TOKEN does not hold a usable token" in line
+        assert problem in line
+        assert "Set STACKKIT_OTLP_TOKEN to such a token" in line and "unset it" in line
+        if problem.startswith("contains"):
+            assert ALLOWED_TEXT in line
+        assert value[:12] not in line, "the token itself is never shown"
+
+
+@pytest.mark.parametrize(("value", "problem"), BAD_TOKENS.values(), ids=BAD_TOKENS.keys())
+def test_a_token_file_that_cannot_be_a_token_is_refused(value: str, problem: str) -> None:
+    if len(value) > 4096:
+        problem = "larger than 4096 bytes: delete it"
+    path = stack_dir("claude-code") / TOKEN_FILE
+    write_private(path, value + "\n")
+    for args in (["env", "--no-cache"], ["secret", "otlp-token"]):
+        line = _one_line_error(args)
+        assert str(path) in line and problem in line
+        assert "delete it" in line
+
+
+def test_up_refuses_a_token_that_cannot_be_a_token(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`up` would give the Collector a token no client can send: refused before any change."""
+    from stackkit import deploy, preflight
+
+    monkeypatch.setattr(preflight, "require_engine", lambda: object())
+    monkeypatch.setattr(deploy, "_image_ids", lambda *a: pytest.fail("went past the secrets"))
+    monkeypatch.setenv("STACKKIT_OTLP_TOKEN", "abcdefgh,ijklmnop")
+    result = runner.invoke(app, ["up"])
+    assert result.exit_code == 1, result.output
+    assert result.stderr.splitlines()[-1].startswith(
+        "error: the environment variable STACKKIT_OTLP_TOKEN does not hold a usable token: it "
+        "contains ','"
+    )
+
+
+def test_a_generated_token_is_usable_and_kept() -> None:
+    from stackkit.tokens import token_problem
+
+    token = secret("claude-code", TOKEN_FILE, "STACKKIT_OTLP_TOKEN", token=True)
+    assert token_problem(token) is None
+    assert (stack_dir("claude-code") / TOKEN_FILE).read_text() == token + "\n"
+
+
+def test_a_symlinked_token_file_is_named_as_a_link(tmp_path: Path) -> None:
+    path = stack_dir("claude-code") / TOKEN_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    (tmp_path / "elsewhere").write_text("0123456789abcdefghij\n")
+    path.symlink_to(tmp_path / "elsewhere")
+    for args in (["env", "--no-cache"], ["secret", "otlp-token"]):
+        line = _one_line_error(args)
+        assert f"{path} is a symbolic link; stackkit refuses links for its secrets" in line
+        assert "replace it with the file itself, or delete it" in line
+        assert "Too many levels" not in line and "permissions" not in line
 
 
 def test_an_unwritable_state_folder_is_a_one_line_error(monkeypatch: pytest.MonkeyPatch) -> None:

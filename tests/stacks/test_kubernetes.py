@@ -81,7 +81,7 @@ def _key(obj: dict[str, Any]) -> tuple[str, str]:
 def test_up_applies_exactly_what_render_writes(
     case: str, mocks: RecordingMocks, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> pulumi.Output[Any]:
-    monkeypatch.setenv("STACKKIT_OTLP_TOKEN", "tok-XYZ")
+    monkeypatch.setenv("STACKKIT_OTLP_TOKEN", "tok-XYZ-0123456789")
     monkeypatch.setenv("T", "rw-XYZ")
     cfg = _config(CASES[case], tmp_path)
     stacks = import_stacks()
@@ -113,7 +113,7 @@ def test_up_applies_exactly_what_render_writes(
 def test_secret_values_reach_the_engine_only_as_secrets(
     mocks: RecordingMocks, monkeypatch: pytest.MonkeyPatch
 ) -> pulumi.Output[Any]:
-    monkeypatch.setenv("STACKKIT_OTLP_TOKEN", "tok-XYZ")
+    monkeypatch.setenv("STACKKIT_OTLP_TOKEN", "tok-XYZ-0123456789")
     cfg = StackConfig.model_validate({"target": "kubernetes"})
     deployed = import_stacks().KubernetesStack(cfg.name, kubernetes_args(cfg))
 
@@ -126,7 +126,7 @@ def test_secret_values_reach_the_engine_only_as_secrets(
             for s in _plain(group.inputs["objs"])
             if s["metadata"]["name"] == "stackkit-otlp-token"
         )
-        assert token == {"token": "tok-XYZ"}
+        assert token == {"token": "tok-XYZ-0123456789"}
 
     return pulumi.Output.all(*[g.urn for g in deployed.groups.values()]).apply(check)
 
