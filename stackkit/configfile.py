@@ -6,6 +6,8 @@ line; nothing here raises anything else.
 
 from __future__ import annotations
 
+import os
+import stat
 from pathlib import Path
 from typing import Any
 
@@ -40,9 +42,45 @@ class _Loader(yaml.SafeLoader):
         return super().construct_mapping(node, deep=deep)
 
 
-def _text(path: Path) -> str:
+_KINDS = {
+    stat.S_IFDIR: "a folder",
+    stat.S_IFIFO: "a named pipe (FIFO)",
+    stat.S_IFCHR: "a character device",
+    stat.S_IFBLK: "a block device",
+    stat.S_IFSOCK: "a socket",
+}
+
+
+def _open(path: Path) -> int:
+    """A descriptor of ``path`` once it is known to be a regular file (following links).
+
+    Checked before opening: opening a FIFO waits for a writer, forever. Opened non-blocking and
+    checked again, so a file swapped for a FIFO in between cannot make stackkit hang either.
+    """
     try:
-        with path.open("rb") as f:
+        st = os.stat(path)
+        if stat.S_ISREG(st.st_mode):
+            fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+            st = os.fstat(fd)
+            if stat.S_ISREG(st.st_mode):
+                return fd
+            os.close(fd)
+    except OSError as e:
+        raise ConfigError(str(path), [f"cannot read file: {e.strerror or e}"]) from None
+    kind = _KINDS.get(stat.S_IFMT(st.st_mode), "a special file")
+    raise ConfigError(
+        str(path),
+        [
+            f"cannot read file: it is {kind}, not a regular file; stackkit reads its config "
+            "only from a regular file: save the YAML to one and pass that with -c"
+        ],
+    )
+
+
+def _text(path: Path) -> str:
+    fd = _open(path)
+    try:
+        with os.fdopen(fd, "rb") as f:
             data = f.read(MAX_BYTES + 1)
     except OSError as e:
         raise ConfigError(str(path), [f"cannot read file: {e.strerror or e}"]) from None

@@ -44,8 +44,38 @@ def matching(pattern: str, what: str) -> AfterValidator:
 
 # Environment variable names hold secrets; the secrets themselves never live in the file.
 ENV_NAME_RE = r"[A-Za-z_][A-Za-z0-9_]{0,127}"
+# Variables the system, the shell or a tool sets for its own ends: one of them as a secret would
+# make `$PATH` the token (and, on Docker, replace the Collector container's own PATH).
+WELL_KNOWN_ENV = frozenset(
+    {
+        *("PATH", "HOME", "SHELL", "USER", "LOGNAME", "USERNAME", "PWD", "OLDPWD", "HOSTNAME"),
+        *("LANG", "LANGUAGE", "TERM", "COLORTERM", "TZ", "TMPDIR", "TEMP", "TMP", "MAIL"),
+        *("EDITOR", "VISUAL", "PAGER", "DISPLAY", "SHLVL", "PS1", "PS2", "IFS", "CDPATH"),
+        *("MANPATH", "INFOPATH", "ENV", "BASH_ENV", "HISTFILE", "SSH_AUTH_SOCK", "GNUPGHOME"),
+        *("LD_PRELOAD", "LD_LIBRARY_PATH", "PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV"),
+        *("KUBECONFIG", "DOCKER_HOST", "DOCKER_CONFIG", "PULUMI_CONFIG_PASSPHRASE"),
+        *("STACKKIT_STATE_DIR", "CLAUDE_CODE_ENABLE_TELEMETRY", "NODE_EXTRA_CA_CERTS"),
+        *("HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "ALL_PROXY", "FTP_PROXY"),
+    }
+)
+_WELL_KNOWN_PREFIXES = ("LC_", "XDG_", "OTEL_")
+
+
+def _secret_env_name(value: str) -> str:
+    upper = value.upper()
+    if upper in WELL_KNOWN_ENV or upper.startswith(_WELL_KNOWN_PREFIXES):
+        raise ValueError(
+            f"{value!r} is a variable the system or a tool sets for its own use, not a secret "
+            "of this stack: name a variable of your own (e.g. STACKKIT_OTLP_TOKEN) and put the "
+            "secret in it"
+        )
+    return value
+
+
 EnvName = Annotated[
-    StrictStr, matching(ENV_NAME_RE, "an environment variable name (letters, digits, _)")
+    StrictStr,
+    matching(ENV_NAME_RE, "an environment variable name (letters, digits, _)"),
+    AfterValidator(_secret_env_name),
 ]
 # An OpenTelemetry attribute key such as team.id or cost_center.
 ATTRIBUTE_KEY_RE = r"[A-Za-z_][A-Za-z0-9_.\-]{0,127}"
@@ -120,20 +150,25 @@ def _go_ms(value: str) -> float:
     return sum(float(n) * _GO_UNITS[u] for n, u in parts) / 1e6
 
 
-def _show(ms: float) -> str:
-    for unit, size in (("d", 86_400_000), ("h", 3_600_000), ("m", 60_000), ("s", 1000)):
+_PROM_SHOW = (("d", 86_400_000), ("h", 3_600_000), ("m", 60_000), ("s", 1000))
+_GO_SHOW = _PROM_SHOW[1:]  # Go durations have no d: the bounds are shown as the field takes them
+
+
+def _show(ms: float, units: tuple[tuple[str, int], ...]) -> str:
+    for unit, size in units:
         if ms >= size and ms % size == 0:
             return f"{ms // size:.0f}{unit}"
     return f"{ms:g}ms"
 
 
-def _duration(parse: Callable[[str], float], lo_ms: float, hi_ms: float) -> AfterValidator:
+def _duration(
+    parse: Callable[[str], float], lo_ms: float, hi_ms: float, units: tuple[tuple[str, int], ...]
+) -> AfterValidator:
     def check(value: str) -> str:
         ms = parse(value)
         if not lo_ms <= ms <= hi_ms:
-            raise ValueError(
-                f"{shorten(value)} is out of range: use {_show(lo_ms)} to {_show(hi_ms)}"
-            )
+            lo, hi = _show(lo_ms, units), _show(hi_ms, units)
+            raise ValueError(f"{shorten(value)} is out of range: use {lo} to {hi}")
         return value
 
     return AfterValidator(check)
@@ -141,12 +176,12 @@ def _duration(parse: Callable[[str], float], lo_ms: float, hi_ms: float) -> Afte
 
 def prom_duration(lo_ms: float, hi_ms: float) -> AfterValidator:
     """A duration Prometheus reads (30d, 1h30m), within ``[lo_ms, hi_ms]``."""
-    return _duration(prometheus_ms, lo_ms, hi_ms)
+    return _duration(prometheus_ms, lo_ms, hi_ms, _PROM_SHOW)
 
 
 def go_duration(lo_ms: float, hi_ms: float) -> AfterValidator:
     """A duration the Collector reads (Go syntax: 720h, 1m30s, 200ms), within the bounds."""
-    return _duration(_go_ms, lo_ms, hi_ms)
+    return _duration(_go_ms, lo_ms, hi_ms, _GO_SHOW)
 
 
 MINUTE, HOUR, DAY = 60_000, 3_600_000, 86_400_000

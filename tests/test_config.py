@@ -206,6 +206,10 @@ def test_absurd_sizes_and_counts(tmp_path: Path, text: str) -> None:
         ("[le]", "'le'"),
         ("[severity]", "'severity'"),
         ("['team id']", "is not an attribute key"),
+        # labels the pipeline itself writes (issue 17)
+        ("[otelcol.instance]", "'otelcol_instance', which the stack already uses"),
+        ("[process.start]", "'process_start', which the stack already uses"),
+        ("[team.id, otelcol-instance]", "'otelcol_instance'"),
     ],
 )
 def test_labels_map_to_distinct_free_prometheus_labels(
@@ -486,3 +490,76 @@ def test_retention_size_must_fit_the_kubernetes_volume() -> None:
     default = StackConfig.model_validate({"target": "kubernetes"})
     assert "--storage.tsdb.retention.size=16384MB" in prometheus_args(default)
     assert not any("retention.size" in a for a in prometheus_args(StackConfig()))
+
+
+# --- variables that hold secrets (issue 17) --------------------------------------------------
+
+SECRET_VARIABLE_FIELDS = {
+    "collector.auth.token_env": "collector: {{auth: {{token_env: {}}}}}",
+    "grafana.admin_password_env": "grafana: {{admin_password_env: {}}}",
+    "prometheus.remote_write.0.bearer_token_env": (
+        "prometheus: {{remote_write: [{{name: m, url: 'https://m/p', bearer_token_env: {}}}]}}"
+    ),
+}
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["PATH", "HOME", "SHELL", "USER", "PWD", "LANG", "TERM", "path", "Home", "LC_ALL"]
+    + ["XDG_RUNTIME_DIR", "OTEL_EXPORTER_OTLP_HEADERS", "LD_PRELOAD", "KUBECONFIG"],
+)
+@pytest.mark.parametrize("field", SECRET_VARIABLE_FIELDS)
+def test_well_known_variables_cannot_hold_a_secret(tmp_path: Path, field: str, name: str) -> None:
+    """`token_env: PATH` made `$PATH` the token (and the Collector container's PATH)."""
+    (line,) = problems(tmp_path, SECRET_VARIABLE_FIELDS[field].format(name) + "\n")
+    assert line.startswith(f"{field}: '{name}' is a variable the system or a tool sets")
+    assert "name a variable of your own (e.g. STACKKIT_OTLP_TOKEN)" in line
+
+
+@pytest.mark.parametrize(
+    "value",
+    ['"A\\nB"', "'A\"B'", '"A\'B"', "'A`id`'", "'$HOME'", "'../x'", "''", "'" + "A" * 5000 + "'"],
+    ids=["newline", "double quote", "single quote", "backtick", "dollar", "path", "empty", "huge"],
+)
+def test_token_env_hostile_values(tmp_path: Path, value: str) -> None:
+    (line,) = problems(tmp_path, f"collector: {{auth: {{token_env: {value}}}}}\n")
+    assert line.startswith("collector.auth.token_env: ")
+    assert "is not an environment variable name" in line and len(line) < 300
+
+
+def test_own_variables_stay_valid() -> None:
+    cfg = StackConfig.model_validate({"collector": {"auth": {"token_env": "MY_TEAM_OTLP_TOKEN"}}})
+    assert cfg.collector.auth.token_env == "MY_TEAM_OTLP_TOKEN"
+
+
+# --- duration bounds: the range a message names is one the field takes (issue 17) ------------
+
+DURATIONS = {
+    "collector.max_stale": "collector: {{max_stale: '{}'}}",
+    "collector.metric_expiration": "collector: {{metric_expiration: '{}'}}",
+    "collector.push_interval": "collector: {{push_interval: '{}'}}",
+    "collector.batch.timeout": "collector: {{batch: {{timeout: '{}'}}}}",
+    "prometheus.retention_time": "prometheus: {{retention_time: '{}'}}",
+    "prometheus.scrape_interval": "prometheus: {{scrape_interval: '{}'}}",
+}
+
+
+@pytest.mark.parametrize("field", DURATIONS)
+def test_the_range_a_duration_message_names_is_accepted(tmp_path: Path, field: str) -> None:
+    import re
+
+    (line,) = problems(tmp_path, DURATIONS[field].format("900000h") + "\n")
+    m = re.search(r"out of range: use (\S+) to (\S+)$", line)
+    assert m, line
+    for bound in m.groups():
+        text = DURATIONS[field].format(bound)
+        assert load_config(write(tmp_path, text + "\n")), f"{field}: {bound} is refused"
+
+
+def test_max_stale_names_its_upper_bound_in_go_syntax(tmp_path: Path) -> None:
+    """It said `use 1m to 365d` and refused 365d (the Collector has no d)."""
+    (line,) = problems(tmp_path, "collector: {max_stale: '9000h'}\n")
+    assert line == "collector.max_stale: '9000h' is out of range: use 1m to 8760h"
+    assert StackConfig.model_validate({"collector": {"max_stale": "8760h"}})
+    (line,) = problems(tmp_path, "collector: {max_stale: '365d'}\n")
+    assert "is not a Collector duration" in line and "720h" in line

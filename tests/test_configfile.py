@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from stackkit.config import load_config
 from stackkit.configfile import MAX_BYTES
 from stackkit.errors import ConfigError
+
+from .conftest import ROOT
 
 
 def problem(path: Path) -> str:
@@ -76,8 +82,48 @@ def test_a_huge_file_is_not_read_whole(tmp_path: Path) -> None:
 
 def test_dev_zero_is_refused_quickly() -> None:
     start = time.monotonic()
-    assert "larger than 1 MiB" in problem(Path("/dev/zero"))
+    assert "it is a character device, not a regular file" in problem(Path("/dev/zero"))
     assert time.monotonic() - start < 5
+
+
+def _render_with(config: Path, cwd: Path) -> subprocess.CompletedProcess[str]:
+    """`stackkit render -c config` in its own process: a hang fails the test, not the run."""
+    try:
+        return subprocess.run(
+            [sys.executable, "-m", "stackkit", "render", "-c", str(config), "-o", "out"],
+            cwd=cwd,
+            capture_output=True,
+            text=True,
+            timeout=30,
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
+        )
+    except subprocess.TimeoutExpired:
+        pytest.fail("stackkit waited for a writer to the FIFO")
+
+
+@pytest.mark.parametrize("via", ["fifo", "link to a fifo"])
+def test_a_fifo_is_refused_without_waiting_for_a_writer(tmp_path: Path, via: str) -> None:
+    """Opening a FIFO waits for a writer: `-c fifo` hung forever (issue 17)."""
+    config = tmp_path / "stackkit.yaml"
+    if via == "fifo":
+        os.mkfifo(config)
+    else:
+        os.mkfifo(tmp_path / "fifo")
+        config.symlink_to(tmp_path / "fifo")
+    run = _render_with(config, tmp_path)
+    assert run.returncode == 2
+    assert run.stderr == (
+        f"error: invalid configuration: {config}: cannot read file: it is a named pipe (FIFO), "
+        "not a regular file; stackkit reads its config only from a regular file: save the YAML "
+        "to one and pass that with -c\n"
+    )
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_link_to_a_config_file_is_followed(tmp_path: Path) -> None:
+    (tmp_path / "real.yaml").write_text("name: linked\n")
+    (tmp_path / "stackkit.yaml").symlink_to(tmp_path / "real.yaml")
+    assert load_config(tmp_path / "stackkit.yaml").name == "linked"
 
 
 @pytest.mark.parametrize("kind", ["missing", "directory", "unreadable"])
@@ -87,11 +133,14 @@ def test_unreadable_paths(tmp_path: Path, kind: str, monkeypatch: pytest.MonkeyP
         path.mkdir()
     elif kind == "unreadable":  # as root, chmod 0 would not stop the read
         path.write_text("name: x\n")
-        monkeypatch.setattr(
-            Path,
-            "open",
-            lambda *a, **k: (_ for _ in ()).throw(PermissionError(13, "Permission denied")),
-        )
+        real_open = os.open
+
+        def refuse(name: object, *args: Any, **kwargs: Any) -> int:
+            if name == path:
+                raise PermissionError(13, "Permission denied")
+            return real_open(name, *args, **kwargs)
+
+        monkeypatch.setattr(os, "open", refuse)
     assert problem(path).startswith("cannot read file: ")
 
 
@@ -112,5 +161,5 @@ def test_stackkit_yaml_that_is_a_folder_is_an_error(
 ) -> None:
     monkeypatch.chdir(tmp_path)
     (tmp_path / "stackkit.yaml").mkdir()
-    with pytest.raises(ConfigError, match="stackkit.yaml: cannot read file"):
+    with pytest.raises(ConfigError, match="stackkit.yaml: cannot read file: it is a folder"):
         load_config()
