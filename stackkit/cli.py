@@ -127,17 +127,18 @@ def schema() -> None:
 @app.command()
 @handle_errors
 def render(
-    out: Annotated[Path, typer.Option("--out", "-o", help="Output directory.")],
+    out: Annotated[str, typer.Option("--out", "-o", help="Output directory.")],
     config: ConfigOpt = None,
     target: TargetOpt = None,
 ) -> None:
     """Render the Collector, Prometheus and Grafana configuration into a directory."""
-    from .output import write
+    from .output import output_folder, write
     from .render import render as render_files
 
+    folder = output_folder(out)
     cfg = _load(config, target)
     files = render_files(cfg)
-    changes = write(files, out)
+    changes = write(files, folder)
     changed = len(changes.created) + len(changes.updated) + len(changes.removed)
     if changes.recovered:
         say(f"undid an interrupted earlier render in {out}")

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from . import transaction
-from .errors import RenderError
+from .errors import ConfigError, RenderError, printable
 from .transaction import STAGING_PREFIX, digest, obstacle, regular, safe_relative
 
 __all__ = ["MANIFEST", "STAGING_PREFIX", "Changes", "write"]
@@ -49,11 +49,51 @@ class Changes:
     """An interrupted earlier run was undone first."""
 
 
-def write(files: Mapping[PurePosixPath, str], out: Path) -> Changes:
-    """Write ``files`` under ``out`` in one transaction; stale files stackkit wrote are removed."""
-    out = out.resolve()
+def output_folder(text: str) -> Path:
+    """The ``-o`` flag as a folder path: an empty or multi-line value is an error, not ``.``."""
+    if not text.strip():
+        raise ConfigError("-o", ["empty: name the output folder (-o . for the current one)"])
+    if not text.isprintable():
+        raise ConfigError(
+            "-o", [f"{text!r} contains control characters (a newline?): name a plain folder"]
+        )
+    return Path(text)
+
+
+def _check_out(given: Path) -> Path:
+    """``given`` resolved, once it is a folder stackkit may fill: not the filesystem root, not
+    a link to nowhere (creating it would create the link's target, wherever that is)."""
+    absolute = given.absolute()  # not normalised: `link/..` is the link target's parent
+    for here in (absolute, *absolute.parents):
+        if os.path.lexists(here):
+            if os.path.islink(here) and not here.exists():
+                raise RenderError(
+                    f"-o {given}: {here} is a symbolic link to {os.readlink(here)}, which does "
+                    "not exist; stackkit does not create a link's target: create that folder "
+                    "first, or choose another -o"
+                )
+            break
+    out = absolute.resolve()
+    if out == Path(out.anchor):
+        raise RenderError(
+            f"-o {given} is the root of the filesystem; choose a folder of its own, e.g. -o out"
+        )
     if out.exists() and not out.is_dir():
         raise RenderError(f"{out} exists and is not a directory; choose another -o")
+    return out
+
+
+def write(files: Mapping[PurePosixPath, str], out: Path) -> Changes:
+    """Write ``files`` under ``out`` in one transaction; stale files stackkit wrote are removed.
+
+    A file already there that stackkit did not write (not in ``.stackkit-files``) and that
+    differs from what it would write is an error, before anything changes.
+    """
+    try:
+        out = _check_out(out)
+    except OSError as e:  # e.g. a name longer than the system allows
+        shown = printable(str(out), 120)
+        raise RenderError(f"-o {shown}: {e.strerror or e}; choose another -o") from None
     made = not out.exists()
     try:
         out.mkdir(parents=True, exist_ok=True)
@@ -102,6 +142,7 @@ def _write(files: Mapping[PurePosixPath, str], out: Path, recovered: bool) -> Ch
         _HEADER + "".join(f"{h}  {p}\n" for p, h in sorted(recorded.items()))
     ).encode("utf-8")
     created, updated = _differences(out, content)
+    _refuse_foreign(out, [rel for rel in updated if rel not in previous and str(rel) != MANIFEST])
     puts = created + updated
     if puts or removals:
         transaction.apply(out, content, puts, removals)
@@ -168,6 +209,20 @@ def _differences(
         if st.st_size != len(data) or dest.read_bytes() != data:
             updated.append(rel)
     return created, updated
+
+
+def _refuse_foreign(out: Path, foreign: list[PurePosixPath]) -> None:
+    """RenderError naming files in the way that stackkit did not write (it never touches them)."""
+    if not foreign:
+        return
+    names = ", ".join(map(str, foreign[:5])) + (
+        f" and {len(foreign) - 5} more" if len(foreign) > 5 else ""
+    )
+    raise RenderError(
+        f"{out} already holds {names}, which stackkit did not write (not in {MANIFEST}) and "
+        "would overwrite; stackkit never touches files it did not write: move them away (or "
+        "delete them) and render again, or choose another -o. Nothing was written"
+    )
 
 
 def _stale(

@@ -73,9 +73,17 @@ def test_a_directory_where_render_writes_a_file(tmp_path: Path) -> None:
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["otelcol"]
 
 
-def test_a_binary_file_where_render_writes_is_replaced(tmp_path: Path) -> None:
+def test_a_binary_file_where_render_writes_is_replaced_only_if_stackkit_wrote_it(
+    tmp_path: Path,
+) -> None:
     out = tmp_path / "out"
     (out / "otelcol").mkdir(parents=True)
+    (out / "otelcol" / "config.yaml").write_bytes(b"\xff\xfe\x00\x01")
+    line = one_error(runner.invoke(app, ["render", "-o", str(out)]), 1)
+    assert "already holds otelcol/config.yaml, which stackkit did not write" in line
+    assert (out / "otelcol" / "config.yaml").read_bytes() == b"\xff\xfe\x00\x01"
+    (out / "otelcol" / "config.yaml").unlink()
+    assert runner.invoke(app, ["render", "-o", str(out)]).exit_code == 0
     (out / "otelcol" / "config.yaml").write_bytes(b"\xff\xfe\x00\x01")
     result = runner.invoke(app, ["render", "-o", str(out)])
     assert result.exit_code == 0, result.output

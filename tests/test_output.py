@@ -371,3 +371,148 @@ def test_old_leftovers_beside_the_output_are_removed_once_stale(tmp_path: Path) 
     write(NEW, out)
     assert not old.exists()
     assert fresh.exists() and linked.exists()
+
+
+# --- what stackkit did not write, and -o values it must not write into (issue 17) -----------
+
+
+def test_a_file_stackkit_did_not_write_is_never_overwritten(tmp_path: Path) -> None:
+    write(OLD, tmp_path)
+    (tmp_path / "f").mkdir()
+    (tmp_path / "f/new.yaml").write_text("hand-written\n")  # NEW produces it; OLD did not
+    before = tree(tmp_path)
+    with pytest.raises(RenderError) as info:
+        write(NEW, tmp_path)
+    assert str(info.value) == (
+        f"{tmp_path} already holds f/new.yaml, which stackkit did not write (not in "
+        ".stackkit-files) and would overwrite; stackkit never touches files it did not write: "
+        "move them away (or delete them) and render again, or choose another -o. Nothing was "
+        "written"
+    )
+    assert tree(tmp_path) == before and leftovers(tmp_path) == []
+
+
+def test_many_foreign_files_are_counted(tmp_path: Path) -> None:
+    files = {PurePosixPath(f"x{i}.yaml"): "new\n" for i in range(8)}
+    for rel in files:
+        (tmp_path / rel).write_text("mine\n")
+    with pytest.raises(RenderError, match=r"x4\.yaml and 3 more, which stackkit did not write"):
+        write(files, tmp_path)
+    assert all((tmp_path / rel).read_text() == "mine\n" for rel in files)
+
+
+def test_a_file_already_as_stackkit_would_write_it_is_taken_over(tmp_path: Path) -> None:
+    (tmp_path / "b.yaml").write_text("b2\n")
+    changes = write(NEW, tmp_path)
+    assert "b.yaml" not in changes.updated + changes.created
+    assert "b.yaml" in (tmp_path / MANIFEST).read_text()
+
+
+def test_a_hand_written_collector_config_through_the_cli(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The reported case: `render` replaced it and said "created"."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "out/otelcol").mkdir(parents=True)
+    (tmp_path / "out/otelcol/config.yaml").write_text("# mine\n")
+    result = CliRunner().invoke(app, ["render", "-o", "out"])
+    assert result.exit_code == 1, result.output
+    assert result.stderr.startswith(
+        f"error: {tmp_path}/out already holds otelcol/config.yaml, which stackkit did not write"
+    )
+    assert "created" not in result.stderr
+    assert tree(tmp_path / "out") == {"otelcol": "dir", "otelcol/config.yaml": b"# mine\n"}
+
+
+def _render(args: list[str]) -> tuple[int, str]:
+    result = CliRunner().invoke(app, ["render", *args])
+    assert "Traceback" not in result.output and result.stdout == ""
+    assert len(result.stderr.splitlines()) == 1, result.stderr
+    return result.exit_code, result.stderr
+
+
+@pytest.mark.parametrize("value", ["", " ", "\t"])
+def test_an_empty_out_flag_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, value: str
+) -> None:
+    """`-o ''` wrote into the current folder."""
+    monkeypatch.chdir(tmp_path)
+    code, err = _render(["-o", value])
+    assert (code, err) == (
+        2,
+        "error: invalid configuration: -o: empty: name the output folder (-o . for the "
+        "current one)\n",
+    )
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("value", ["out\n", "a\nb", "out\r", "o\x1b[31mut"])
+def test_an_out_flag_with_control_characters_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, value: str
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    code, err = _render(["-o", value])
+    assert code == 2 and err.startswith("error: invalid configuration: -o: ")
+    assert "contains control characters" in err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_huge_out_flag_is_one_short_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    code, err = _render(["-o", "x" * 5000])
+    assert code == 1 and err.endswith(": File name too long; choose another -o\n")
+    assert len(err) < 200 and list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("name", ["it's", 'say "hi"', "`id`", "$HOME", "a b", "ünï €"])
+def test_odd_but_legal_folder_names_get_exactly_the_output(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(app, ["render", "-o", name])
+    assert result.exit_code == 0, result.output
+    assert [p.name for p in tmp_path.iterdir()] == [name]
+    assert (tmp_path / name / "otelcol/config.yaml").is_file()
+
+
+def test_the_filesystem_root_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`-o /` as root wrote into `/`."""
+    monkeypatch.setattr(transaction, "apply", lambda *a: pytest.fail("wrote into /"))
+    monkeypatch.setattr(os, "mkdir", lambda *a, **k: pytest.fail("made a folder"))
+    code, err = _render(["-o", "/"])
+    assert (code, err) == (
+        1,
+        "error: -o / is the root of the filesystem; choose a folder of its own, e.g. -o out\n",
+    )
+    with pytest.raises(RenderError, match="is the root of the filesystem"):
+        write(NEW, Path("/tmp/../"))
+
+
+@pytest.mark.parametrize("via", ["link", "link/sub", "chain"])
+def test_a_dangling_link_is_not_followed_to_create_its_target(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, via: str
+) -> None:
+    """A dangling symlink as -o created its target, wherever it pointed."""
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    if via == "chain":
+        (work / "hop").symlink_to(outside / "target")
+        (work / "link").symlink_to(work / "hop")
+    else:
+        (work / "link").symlink_to(outside / "target")
+    before = tree(tmp_path)
+    code, err = _render(["-o", "link" if via == "chain" else via])
+    assert code == 1
+    assert f"{work}/link is a symbolic link to " in err
+    assert "which does not exist; stackkit does not create a link's target" in err
+    assert tree(tmp_path) == before and list(outside.iterdir()) == []
+
+
+def test_a_link_to_an_existing_folder_is_fine(tmp_path: Path) -> None:
+    (tmp_path / "real").mkdir()
+    (tmp_path / "link").symlink_to(tmp_path / "real")
+    write(NEW, tmp_path / "link")
+    assert (tmp_path / "real/f/new.yaml").read_text() == "new\n"
