@@ -424,16 +424,27 @@ def _push_one_point(stack: LocalStack, probe: str, authorization: str | None = "
         return e.code
 
 
-@pytest.mark.parametrize("session_id", ["keep", "drop"])
+@pytest.mark.parametrize(
+    ("session_id", "interval_ms"), [("keep", 1000), ("keep", 60000), ("drop", 1000)]
+)
 def test_resumed_sessions_add_up(
-    local_stack: Callable[..., LocalStack], run_claude: ClaudeRunner, session_id: str
+    local_stack: Callable[..., LocalStack],
+    run_claude: ClaudeRunner,
+    session_id: str,
+    interval_ms: int,
 ) -> None:
     """`claude -c` and `claude --resume` right after a session send their totals under its
     session.id, each process counting from zero: all three processes' totals arrive exactly,
-    under both temporalities and protocols, and with session.id dropped (merged streams)."""
+    under both temporalities and protocols, at 1 s and at the CLI's own 60 s export interval
+    (where a short process exports once, as it exits), and with session.id dropped (merged)."""
     stack = local_stack(attributes={"session_id": session_id})
+
+    def client_env(protocol: str, team: str, temporality: str) -> dict[str, str]:
+        env = stack.client_env(protocol, team, temporality)
+        return env | {"OTEL_METRIC_EXPORT_INTERVAL": str(interval_ms)}
+
     check_resumed_sessions(
-        run_claude, stack.client_env, stack.query, "team-resume", per_session=session_id == "keep"
+        run_claude, client_env, stack.query, "team-resume", per_session=session_id == "keep"
     )
 
 
