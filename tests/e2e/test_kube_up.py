@@ -46,6 +46,10 @@ from tests.pipeline import (
 
 pytestmark = pytest.mark.integration
 
+# The teams whose sessions the module keeps in ``kube_stack.totals``: each test that adds to
+# them runs sessions as one of these; the restart tests read them all back.
+KEPT = '{team_id=~"k8s-(delta|cumulative|resume-[0-9]+|rollout)"}'
+
 
 @dataclass
 class KubeStack(CliStack):
@@ -273,7 +277,7 @@ def test_a_deleted_prometheus_pod_comes_back_with_its_data(kube_stack: KubeStack
     kube_stack.cluster.wait_ready(kube_stack.namespace, timeout=300)
     wait_for_totals(
         kube_stack.query,
-        '{team_id=~"k8s-(delta|cumulative|rollout)"}',
+        KEPT,
         add(*kube_stack.totals),
         timeout=180,
     )
@@ -291,7 +295,7 @@ def test_down_keeps_the_claims_and_purge_removes_them(kube_stack: KubeStack) -> 
     kube_stack.timed("up_after_down_s", "up")
     wait_for_totals(
         kube_stack.query,
-        '{team_id=~"k8s-(delta|cumulative|rollout)"}',
+        KEPT,
         add(*kube_stack.totals),
         timeout=180,
     )
