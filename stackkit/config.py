@@ -398,6 +398,7 @@ class ImagesConfig(_Model):
     registry: Registry | None = None
     otelcol: ImageRef | None = None
     prometheus: ImageRef | None = None
+    alertmanager: ImageRef | None = None
     grafana: ImageRef | None = None
 
     @model_validator(mode="after")

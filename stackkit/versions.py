@@ -11,11 +11,14 @@ from __future__ import annotations
 OTELCOL_VERSION = "0.161.0"
 PROMETHEUS_VERSION = "3.16.0"
 GRAFANA_VERSION = "12.3.0"
+# Go module github.com/prometheus/alertmanager v0.X.Y is release 0.X.Y (no v0.3XX mapping).
+ALERTMANAGER_VERSION = "0.35.0"
 
 IMAGES: dict[str, str] = {
     "otelcol": f"otel/opentelemetry-collector-contrib:{OTELCOL_VERSION}",
     "prometheus": f"prom/prometheus:v{PROMETHEUS_VERSION}",
     "grafana": f"grafana/grafana:{GRAFANA_VERSION}",
+    "alertmanager": f"prom/alertmanager:v{ALERTMANAGER_VERSION}",
 }
 
 # Prometheus feature flag that turns OpenMetrics created timestamps into a zero sample, so a

@@ -41,11 +41,11 @@ exec 7>"$lock"
 flock 7
 trap 'echo $? >"$logs/build-all.status"' EXIT
 
-# What `make up` needs first (the engine, the Pulumi CLI and Docker provider, the Collector and
-# Prometheus for its images), then the longest build so that it does not start last, then the
+# What `make up` needs first (the engine, the Pulumi CLI and Docker provider, the Collector,
+# Prometheus and Alertmanager for its images), then the longest build so that it does not start last, then the
 # quick installs and the rest (tests run in the order their tools are ready, see tests/conftest.py).
 # The Debian installs (docker, shells, kube-node) take turns on the apt lock (tools/apt-install.sh).
-order=(docker pulumi pulumi-docker otelcol prometheus kube claude shells pulumi-kubernetes thanos)
+order=(docker pulumi pulumi-docker otelcol prometheus alertmanager kube claude shells pulumi-kubernetes thanos)
 declare -A script_of=()
 for s in "$TOOLS_REPO"/tools/build-*.sh "$TOOLS_REPO"/tools/install-*.sh; do
   [[ -f "$s" ]] || continue

@@ -3,13 +3,15 @@
 # under exactly the names and tags users run (stackkit/versions.py IMAGES):
 #   otelcol    -> stackkit's otelcol-stackkit laid out like otel/opentelemetry-collector-contrib
 #   prometheus -> prometheus + promtool built from source, laid out like prom/prometheus
+#   alertmanager -> alertmanager + amtool built from source, laid out like prom/alertmanager
 #   grafana    -> a TEST PLACEHOLDER (tools/images/grafana-placeholder), not Grafana
 # No registry is reachable, so nothing is pulled. An image whose tag already carries the same
 # content label (a hash of its whole build context) is left alone, so a warm run takes seconds.
 #
-# Usage: DOCKER_HOST=unix:///path/docker.sock tools/build-images.sh [otelcol|prometheus|grafana]...
-#   (no argument: all three). Binaries come from tools/build-otelcol.sh and
-#   tools/build-prometheus.sh, or from STACKKIT_OTELCOL_BIN / STACKKIT_PROMETHEUS_BIN (bin dirs).
+# Usage: DOCKER_HOST=unix:///path/docker.sock tools/build-images.sh [otelcol|prometheus|alertmanager|grafana]...
+#   (no argument: all four). Binaries come from tools/build-otelcol.sh, tools/build-prometheus.sh
+#   and tools/build-alertmanager.sh, or from STACKKIT_OTELCOL_BIN / STACKKIT_PROMETHEUS_BIN /
+#   STACKKIT_ALERTMANAGER_BIN (bin dirs).
 # Prints each image reference on stdout once it is present; logs go to stderr.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
@@ -29,9 +31,9 @@ PY
 )"
 
 wanted=("$@")
-[[ ${#wanted[@]} -gt 0 ]] || wanted=(grafana prometheus otelcol)
+[[ ${#wanted[@]} -gt 0 ]] || wanted=(grafana prometheus alertmanager otelcol)
 for name in "${wanted[@]}"; do
-  case $name in otelcol | prometheus | grafana) ;; *) log "unknown image '$name'"; exit 2 ;; esac
+  case $name in otelcol | prometheus | alertmanager | grafana) ;; *) log "unknown image '$name'"; exit 2 ;; esac
 done
 
 command -v docker >/dev/null || { log "docker client not found"; exit 1; }
@@ -128,6 +130,23 @@ ctx_prometheus() {
   install -m 0644 "$IMAGES_DIR/prometheus/prometheus.yml" "$ctx/owned/etc/prometheus/prometheus.yml"
   chmod 0755 "$ctx/owned/etc" "$ctx/owned/etc/prometheus" "$ctx/owned/root"
   chmod 0775 "$ctx/owned/root/prometheus"
+}
+
+ctx_alertmanager() {
+  local ctx="$1" bin
+  bin="$(bin_dir_from STACKKIT_ALERTMANAGER_BIN build-alertmanager.sh)"
+  [[ -x $bin/alertmanager && -x $bin/amtool ]] || { log "no alertmanager/amtool in $bin"; return 1; }
+  common_rootfs "$ctx"
+  busybox_tools "$ctx"
+  link_or_copy "$bin/alertmanager" "$ctx/alertmanager"
+  link_or_copy "$bin/amtool" "$ctx/amtool"
+  cp "$IMAGES_DIR/alertmanager/Dockerfile" "$ctx/"
+  # owned/ trees are copied with --chown (see the Dockerfile); their parents exist in rootfs/.
+  mkdir -p "$ctx/owned/etc/alertmanager" "$ctx/owned/root/alertmanager"
+  install -m 0644 "$IMAGES_DIR/alertmanager/alertmanager.yml" \
+    "$ctx/owned/etc/alertmanager/alertmanager.yml"
+  chmod 0755 "$ctx/owned/etc" "$ctx/owned/etc/alertmanager" "$ctx/owned/root"
+  chmod 0775 "$ctx/owned/root/alertmanager"
 }
 
 # The placeholder binary is cached by source hash and version; Go builds it in seconds.

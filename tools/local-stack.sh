@@ -64,7 +64,7 @@ done < <(.venv/bin/python - "${stackkit_args[@]}" <<'PY'
 import sys
 from stackkit.config import load_config
 cfg = load_config(sys.argv[2] if len(sys.argv) > 2 else None)
-for component in ("otelcol", "prometheus", "grafana"):
+for component in ("otelcol", "prometheus", "alertmanager", "grafana"):
     print(component, cfg.images.resolve(component))
 PY
 )

@@ -128,6 +128,16 @@ def test_images_are_local_builds_under_the_users_names(docker_engine):
     assert "/prometheus" in prom["Volumes"]
     assert "9090/tcp" in prom["ExposedPorts"]
 
+    am = configs["alertmanager"]
+    assert am["Entrypoint"] == ["/bin/alertmanager"]
+    assert am["Cmd"] == [
+        "--config.file=/etc/alertmanager/alertmanager.yml",
+        "--storage.path=/alertmanager",
+    ]
+    assert am["User"] == "65534:65534"
+    assert "/alertmanager" in am["Volumes"]
+    assert "9093/tcp" in am["ExposedPorts"]
+
     graf = configs["grafana"]
     assert graf["Labels"]["org.stackkit.placeholder"] == "true"
     assert graf["Entrypoint"] == ["/run.sh"]
@@ -143,6 +153,13 @@ def test_images_have_tmp_and_a_non_root_layout(docker_engine):
             "bin/promtool": None,
             "etc/prometheus/prometheus.yml": 65534,
             "prometheus": 65534,
+        },
+        "alertmanager": {
+            "bin/alertmanager": None,
+            "bin/amtool": None,
+            "bin/wget": None,
+            "etc/alertmanager/alertmanager.yml": 65534,
+            "alertmanager": 65534,
         },
         "grafana": {
             "run.sh": None,
