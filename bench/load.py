@@ -104,7 +104,9 @@ def stackkit_stack(engine: DockerEngine, work: Path, **overrides: Any) -> Iterat
         "STACKKIT_OTLP_TOKEN": secrets.token_urlsafe(24),
     }
     name = engine.unique("load")
-    ports = {k: free_port() for k in ("grpc", "http", "health", "prometheus", "grafana")}
+    ports = {
+        k: free_port() for k in ("grpc", "http", "health", "prometheus", "grafana", "alertmanager")
+    }
     config: dict[str, Any] = {
         "name": name,
         "collector": {
@@ -114,6 +116,7 @@ def stackkit_stack(engine: DockerEngine, work: Path, **overrides: Any) -> Iterat
         },
         "prometheus": {"port": ports["prometheus"]},
         "grafana": {"port": ports["grafana"]},
+        "alertmanager": {"port": ports["alertmanager"]},
     }
     for key, value in overrides.items():
         config[key] = {**config.get(key, {}), **value}

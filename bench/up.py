@@ -201,7 +201,7 @@ def main() -> None:
             env.pop("PULUMI_HOME", None)
 
             def config(name: str) -> dict:
-                ports = [free_port() for _ in range(5)]
+                ports = [free_port() for _ in range(6)]
                 return {
                     "name": name,
                     "collector": {
@@ -211,6 +211,7 @@ def main() -> None:
                     },
                     "prometheus": {"port": ports[3]},
                     "grafana": {"port": ports[4]},
+                    "alertmanager": {"port": ports[5]},
                 }
 
             def run_cli(*cmd: str, work: Path = work, env: dict[str, str] = env) -> None:

@@ -273,6 +273,8 @@ def up(
         "`stackkit secret grafana-password` shows the password)"
     )
     say(f"  Prometheus:         {out['prometheus_url']}")
+    if "alertmanager_url" in out:
+        say(f"  Alertmanager:       {out['alertmanager_url']}  (Prometheus' user and password)")
     for protocol, url in sorted(out.get("otlp_endpoints", {}).items()):
         say(f"  OTLP {protocol + ':':<15}{url}")
     say('next: eval "$(stackkit env)"   # then start claude in that shell')

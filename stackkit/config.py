@@ -26,6 +26,7 @@ from pydantic import (
 )
 
 from . import versions
+from .alertmanager import AlertmanagerConfig
 from .configfile import read_config_file
 from .errors import ConfigError
 from .fields import (
@@ -535,6 +536,7 @@ class StackConfig(_Model):
     prometheus: PrometheusConfig = PrometheusConfig()
     grafana: GrafanaConfig = GrafanaConfig()
     alerts: AlertsConfig = AlertsConfig()
+    alertmanager: AlertmanagerConfig = AlertmanagerConfig()
     images: ImagesConfig = ImagesConfig()
     docker: DockerConfig = DockerConfig()
     kubernetes: KubernetesConfig = KubernetesConfig()
@@ -563,6 +565,39 @@ class StackConfig(_Model):
             )
         return self
 
+    @property
+    def runs_alertmanager(self) -> bool:
+        """The stack runs its own Alertmanager (and Prometheus sends it the alerts)."""
+        am, prom = self.alertmanager, self.prometheus
+        if am.enabled is not None:
+            return am.enabled
+        return self.target == "docker" and prom.mode == "deploy" and not prom.alertmanager_url
+
+    @model_validator(mode="after")
+    def _alertmanager_fits(self) -> StackConfig:
+        am, prom = self.alertmanager, self.prometheus
+        if am.enabled and self.target != "docker":
+            raise ValueError(
+                "alertmanager.enabled: the stack's Alertmanager runs on target docker only so "
+                "far; on kubernetes set prometheus.alertmanager_url to yours"
+            )
+        if am.enabled and prom.mode != "deploy":
+            raise ValueError(
+                f"alertmanager.enabled: prometheus.mode {prom.mode} evaluates no alert here; "
+                "route alerts in the Alertmanager of the Prometheus that evaluates them"
+            )
+        if am.enabled and prom.alertmanager_url:
+            raise ValueError(
+                "alertmanager.enabled and prometheus.alertmanager_url: alerts go to one "
+                "Alertmanager; remove one of them"
+            )
+        if am.receivers and not self.runs_alertmanager:
+            raise ValueError(
+                "alertmanager.receivers: this stack runs no Alertmanager (it does with "
+                "prometheus.mode deploy on target docker, without prometheus.alertmanager_url)"
+            )
+        return self
+
     @model_validator(mode="after")
     def _retention_fits_the_volume(self) -> StackConfig:
         size, volume = self.prometheus.retention_size, self.kubernetes.prometheus_storage
@@ -588,6 +623,8 @@ class StackConfig(_Model):
             "prometheus.port": self.prometheus.port,
             "grafana.port": self.grafana.port,
         }
+        if self.runs_alertmanager:
+            ports["alertmanager.port"] = self.alertmanager.port
         by_port: dict[int, list[str]] = {}
         for field, port in ports.items():
             by_port.setdefault(port, []).append(field)

@@ -13,7 +13,16 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import manifests, model, ownership, preflight, prometheus_auth, pulumi_stack, readiness
+from . import (
+    alertmanager,
+    manifests,
+    model,
+    ownership,
+    preflight,
+    prometheus_auth,
+    pulumi_stack,
+    readiness,
+)
 from .config import StackConfig
 from .docker_api import Engine
 from .endpoint import otlp_token
@@ -71,6 +80,21 @@ def _remote_write_secrets(cfg: StackConfig) -> dict[str, str]:
     return found
 
 
+def _alertmanager_secrets(cfg: StackConfig) -> dict[str, str]:
+    if not cfg.runs_alertmanager:
+        return {}
+    found = {}
+    for i, receiver in enumerate(cfg.alertmanager.receivers):
+        for key, var in receiver.secrets().items():
+            value = os.environ.get(var)
+            if not value:
+                raise DeployError(
+                    f"alertmanager.receivers[{i}] ({receiver.name}) needs its secret: set {var}"
+                )
+            found[key] = value
+    return found
+
+
 def _tls_files(cfg: StackConfig) -> dict[str, str]:
     tls = cfg.collector.tls
     files: dict[str, str] = {}
@@ -98,6 +122,8 @@ def secret_values(cfg: StackConfig) -> dict[str, dict[str, str]]:
         values[model.TOKEN_SECRET] = {"token": token}
     if written := _remote_write_secrets(cfg):
         values[model.REMOTE_WRITE_SECRET] = written
+    if receivers := _alertmanager_secrets(cfg):
+        values[alertmanager.SECRET] = receivers
     if tls := _tls_files(cfg):
         values[model.TLS_SECRET] = tls
     if model.prometheus_protected(cfg):

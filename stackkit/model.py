@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from . import alertmanager as am
 from .config import StackConfig
 from .fields import volume_bytes
 
@@ -58,6 +59,8 @@ PROMETHEUS_AUTH_ENV = "STACKKIT_PROMETHEUS_AUTHORIZATION"
 """The Collector's header for its pushes to Prometheus."""
 PROMETHEUS_WRITER_USER = "otelcol"
 PROMETHEUS_READER_USER = "stackkit"
+
+ALERTMANAGER_WEB_CONFIG = f"{am.SECRETS_DIR}/web.yml"
 
 VOLUME_INIT = "volume-init"
 """What gives a new data volume to its component's user (see ``Stack.chown_command``)."""
@@ -196,11 +199,15 @@ class Stack:
         for port_name, protocol in (("otlp-grpc", "grpc"), ("otlp-http", "http/protobuf")):
             if any(p.name == port_name for p in otel.ports):
                 endpoints[protocol] = f"{scheme}://{h}:{otel.port(port_name).number}"
-        return {
+        urls = {
             "grafana_url": f"http://{h}:{self.component('grafana').port('http').number}",
             "prometheus_url": f"http://{h}:{self.component('prometheus').port('http').number}",
             "otlp_endpoints": endpoints,
         }
+        if any(c.name == "alertmanager" for c in self.components):
+            port = self.component("alertmanager").port("http").number
+            urls["alertmanager_url"] = f"http://{h}:{port}"
+        return urls
 
 
 def _under(files: Mapping[str, str], prefix: str, skip: str = "") -> dict[str, str]:
@@ -264,6 +271,47 @@ def prometheus_args(cfg: StackConfig) -> tuple[str, ...]:
         # Every request needs a credential: the Collector's to write, the reader's to query.
         args.append(f"--web.config.file={PROMETHEUS_WEB_CONFIG}")
     return tuple(args)
+
+
+def alertmanager(cfg: StackConfig, files: Mapping[str, str]) -> Component:
+    """The stack's Alertmanager: it checks the same credentials as Prometheus (whose reading
+    account sends it the alerts), and keeps silences and notification state on its volume."""
+    port = cfg.alertmanager.port
+    args = [
+        f"--config.file={am.CONFIG_DIR}/alertmanager.yml",
+        f"--storage.path={am.DATA_DIR}",
+        f"--web.listen-address=:{port}",
+        "--cluster.listen-address=",  # one instance: no gossip port
+        # Silences reach the volume on shutdown, and every minute (not 15) in case of a crash.
+        "--data.maintenance-interval=1m",
+    ]
+    secret_files = {
+        f"{am.SECRETS_DIR}/{key}": SecretRef(am.SECRET, key) for key in cfg.alertmanager.secrets()
+    }
+    reader = PROMETHEUS_READER if prometheus_protected(cfg) else None
+    if reader:
+        args.append(f"--web.config.file={ALERTMANAGER_WEB_CONFIG}")
+        secret_files |= {
+            ALERTMANAGER_WEB_CONFIG: SecretRef(PROMETHEUS_AUTH_SECRET, "web.yml"),
+            f"{am.SECRETS_DIR}/authorization": reader,
+        }
+    return Component(
+        name="alertmanager",
+        image=cfg.images.resolve("alertmanager"),
+        args=tuple(args),
+        config_dir=am.CONFIG_DIR,
+        files=_under(files, "alertmanager"),
+        ports=(Port("http", port, "operators"),),
+        ready=Probe("/-/ready", port, reader),
+        alive=Probe("/-/healthy", port, reader),
+        user=PROMETHEUS_UID,
+        memory_mib=256,
+        cpu_millis=100,
+        data_dir=am.DATA_DIR,
+        data_size="1Gi",
+        secret_files=secret_files,
+        shell_probe=True,
+    )
 
 
 def build(cfg: StackConfig, files: Mapping[str, str]) -> Stack:
@@ -372,6 +420,8 @@ def build(cfg: StackConfig, files: Mapping[str, str]) -> Stack:
     components = [otelcol]
     if prom.mode != "existing":
         components.append(prometheus)
+    if cfg.runs_alertmanager:
+        components.append(alertmanager(cfg, files))
     if graf.mode == "deploy":
         components.append(grafana)
     return Stack(

@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 import jinja2
 import yaml
 
-from . import __version__, collector, versions
+from . import __version__, alertmanager, collector, versions
 from .config import StackConfig
 from .errors import RenderError
 from .fields import prometheus_ms
@@ -102,8 +102,20 @@ def _environment() -> jinja2.Environment:
     return env
 
 
-def _alerting(alertmanager_url: str | None) -> dict[str, Any] | None:
-    """Prometheus' alerting block for an Alertmanager URL (its path becomes path_prefix)."""
+def _alerting(cfg: StackConfig) -> dict[str, Any] | None:
+    """Prometheus' alerting block: the stack's Alertmanager (with the reading account's
+    password where it checks one), else the configured URL (its path becomes path_prefix)."""
+    if cfg.runs_alertmanager:
+        own: dict[str, Any] = {
+            "static_configs": [{"targets": [f"{alertmanager.HOST}:{cfg.alertmanager.port}"]}]
+        }
+        if prometheus_protected(cfg):
+            own["basic_auth"] = {
+                "username": PROMETHEUS_READER_USER,
+                "password_file": PROMETHEUS_PASSWORD_FILE,
+            }
+        return {"alertmanagers": [own]}
+    alertmanager_url = cfg.prometheus.alertmanager_url
     if alertmanager_url is None:
         return None
     url = urlsplit(alertmanager_url)
@@ -183,7 +195,7 @@ def prometheus_context(cfg: StackConfig) -> dict[str, Any]:
         "storage_silence": f"{silence:g}s",
         # promtool tests run minute by minute: the silence plus its `for`, in whole minutes.
         "storage_silence_fires_after_m": math.ceil(2 * silence / 60) + 1,
-        "alerting": _alerting(cfg.prometheus.alertmanager_url),
+        "alerting": _alerting(cfg),
         "global": {
             "scrape_interval": cfg.prometheus.scrape_interval,
             "evaluation_interval": cfg.prometheus.evaluation_interval,
@@ -245,12 +257,15 @@ def render(cfg: StackConfig) -> Files:
         "grafana_prometheus_password_file": (
             GRAFANA_PROMETHEUS_PASSWORD if grafana_uses_own_prometheus(cfg) else None
         ),
+        "alertmanager": alertmanager.config(cfg.alertmanager),
         **prometheus_context(cfg),
     }
     files: Files = {}
     try:
         for name in sorted(env.list_templates()):
             path = PurePosixPath(name)
+            if path.parts[0] == "alertmanager" and not cfg.runs_alertmanager:
+                continue
             if path.suffix == ".j2":
                 files[path.with_suffix("")] = env.get_template(name).render(ctx)
             else:

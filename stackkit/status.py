@@ -62,10 +62,15 @@ def status(cfg: StackConfig) -> Report:
         return Report(False, (), urls, None, problem=str(e))
     by_component = {c.get("Labels", {}).get("stackkit.component"): c for c in containers}
     probes: dict[str, str] = outputs.get("probe_urls") or _probe_urls(cfg)
-    # Only the stack's Prometheus checks credentials (a stack up before it did answers anyway).
-    auth = {"prometheus": reader_authorization(cfg.name)}
+    # Only the stack's Prometheus and Alertmanager check credentials (a stack up before they
+    # did answers anyway).
+    reader = reader_authorization(cfg.name)
+    auth = {"prometheus": reader, "alertmanager": reader}
+    names: tuple[str, ...] = COMPONENTS
+    if cfg.runs_alertmanager:
+        names = (*COMPONENTS[:2], "alertmanager", *COMPONENTS[2:])
     components = []
-    for name in COMPONENTS:
+    for name in names:
         c = by_component.get(name)
         if c is None:
             components.append(Component(name, "missing", "-", False))

@@ -15,6 +15,7 @@ EXAMPLES = sorted((ROOT / "examples").glob("*.yaml"))
 GOLDEN = ROOT / "tests" / "golden"
 
 pytest_plugins = [
+    "tests.fixtures.alertmanager",
     "tests.fixtures.claude",
     "tests.fixtures.otelcol",
     "tests.fixtures.prometheus",
@@ -36,6 +37,7 @@ TOOL_FIXTURES = frozenset(
         "pulumi_bin",
         "prometheus_bin",
         "promtool_bin",
+        "amtool_bin",
         "prometheus_server",
         "docker_engine",
         "kube_cluster",
@@ -63,6 +65,7 @@ READY_ORDER = {
     "otelcol_process": 1,
     "prometheus_bin": 1,
     "promtool_bin": 1,
+    "amtool_bin": 1,
     "prometheus_server": 1,
     "loadgen_bin": 1,
     "pulumi_bin": 2,

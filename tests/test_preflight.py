@@ -81,6 +81,7 @@ def _on_free_ports(grafana_port: int) -> StackConfig:
                 "health_port": free_port(),
             },
             "prometheus": {"port": free_port()},
+            "alertmanager": {"port": free_port()},
             "grafana": {"port": grafana_port},
         }
     )

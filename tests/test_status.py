@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from stackkit import status as status_module
+from stackkit.alertmanager import AlertmanagerConfig
 from stackkit.config import StackConfig
 from stackkit.docker_api import Engine
 from stackkit.state import OUTPUTS_FILE, StateError, read_outputs, stack_dir, write_private
@@ -73,7 +74,7 @@ def answering_url() -> Iterator[str]:
 
 RUNNING = [
     {"Labels": {"stackkit.component": name}, "State": "running", "Status": "Up (healthy)"}
-    for name in ("otelcol", "prometheus", "grafana")
+    for name in ("otelcol", "prometheus", "alertmanager", "grafana")
 ]
 
 
@@ -83,12 +84,31 @@ def test_probes_are_the_ones_up_recorded(
     """`up` records where each component answers (on the bind address it published it on);
     `status` asks exactly there, not at a localhost port of its own."""
     cfg = StackConfig.model_validate({"collector": {"health_port": free_port()}})
-    outputs = {"probe_urls": dict.fromkeys(("otelcol", "prometheus", "grafana"), answering_url)}
+    components = ("otelcol", "prometheus", "alertmanager", "grafana")
+    outputs = {"probe_urls": dict.fromkeys(components, answering_url)}
     write_private(stack_dir(cfg.name) / OUTPUTS_FILE, json.dumps(outputs))
     monkeypatch.setattr(Engine, "from_env", classmethod(lambda cls: Containers(RUNNING)))
     report = status_module.status(cfg)
-    assert [c.answering for c in report.components] == [True, True, True]
+    assert [c.name for c in report.components] == list(components)
+    assert [c.answering for c in report.components] == [True, True, True, True]
     assert report.healthy
+
+
+def test_a_stack_without_its_alertmanager_running_is_not_healthy(
+    monkeypatch: pytest.MonkeyPatch, answering_url: str
+) -> None:
+    """A stack an earlier release deployed has no Alertmanager yet: `status` names it missing
+    (the next `up` adds it); with alertmanager.enabled false it is not asked for."""
+    cfg = StackConfig.model_validate({"collector": {"health_port": free_port()}})
+    outputs = {"probe_urls": dict.fromkeys(("otelcol", "prometheus", "grafana"), answering_url)}
+    write_private(stack_dir(cfg.name) / OUTPUTS_FILE, json.dumps(outputs))
+    before = [c for c in RUNNING if c["Labels"]["stackkit.component"] != "alertmanager"]
+    monkeypatch.setattr(Engine, "from_env", classmethod(lambda cls: Containers(before)))
+    report = status_module.status(cfg)
+    assert [(c.name, c.state) for c in report.components][2] == ("alertmanager", "missing")
+    assert not report.healthy
+    off = cfg.model_copy(update={"alertmanager": AlertmanagerConfig(enabled=False)})
+    assert status_module.status(off).healthy
 
 
 def test_a_stack_up_before_probes_were_recorded_is_probed_from_the_model(

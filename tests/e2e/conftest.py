@@ -145,6 +145,7 @@ def start_deployed(
         },
         "prometheus": {"port": free_port(), "scrape_interval": "2s", "evaluation_interval": "2s"},
         "grafana": {"port": free_port()},
+        "alertmanager": {"port": free_port()},
     }
     for key, value in overrides.items():
         config[key] = {**config.get(key, {}), **value} if isinstance(value, dict) else value

@@ -18,7 +18,7 @@ CONTAINER = "docker:index/container:Container"
 
 
 # Image IDs as `up` passes them: each component's, and the volume init's (Prometheus' busybox).
-IMAGES = {c: f"sha256:{c}" for c in ("otelcol", "prometheus", "grafana")} | {
+IMAGES = {c: f"sha256:{c}" for c in ("otelcol", "prometheus", "alertmanager", "grafana")} | {
     VOLUME_INIT: "sha256:prometheus"
 }
 
@@ -45,14 +45,14 @@ def _settled(stack: Any) -> pulumi.Output[Any]:
 
 
 @pulumi.runtime.test
-def test_creates_network_volumes_and_three_containers(mocks: RecordingMocks) -> pulumi.Output[Any]:
+def test_creates_network_volumes_and_four_containers(mocks: RecordingMocks) -> pulumi.Output[Any]:
     stack = _deploy(StackConfig())
 
     def check(_: Any) -> None:
         types = sorted(r.typ for r in mocks.resources)
-        # Three components, and the one-shot container that gives the Collector its volume.
-        assert types.count(CONTAINER) == 4
-        assert types.count("docker:index/volume:Volume") == 3
+        # Four components, and the one-shot container that gives the Collector its volume.
+        assert types.count(CONTAINER) == 5
+        assert types.count("docker:index/volume:Volume") == 4
         assert types.count("docker:index/network:Network") == 1
         containers = mocks.of_type(CONTAINER)
         init = containers.pop("claude-code-otelcol-volume-init")
@@ -61,6 +61,7 @@ def test_creates_network_volumes_and_three_containers(mocks: RecordingMocks) -> 
         assert set(containers) == {
             "claude-code-otelcol",
             "claude-code-prometheus",
+            "claude-code-alertmanager",
             "claude-code-grafana",
         }
         for inputs in containers.values():
@@ -123,7 +124,7 @@ def test_down_keeps_only_the_data_volumes(mocks: RecordingMocks) -> pulumi.Outpu
 
     def check(_: Any) -> None:
         kinds = sorted(r.typ for r in mocks.resources if r.typ.startswith("docker:"))
-        assert kinds == ["docker:index/volume:Volume"] * 3
+        assert kinds == ["docker:index/volume:Volume"] * 4
 
     return _settled(stack).apply(check)
 
@@ -223,3 +224,39 @@ def test_unreadable_tls_file_names_the_field(tmp_path: Any) -> None:
     )
     with pytest.raises(DeployError, match="collector.tls.cert_file: cannot read"):
         stack_args(cfg)
+
+
+@pulumi.runtime.test
+def test_alertmanager_keeps_its_data_on_a_volume_and_its_secrets_in_files(
+    mocks: RecordingMocks, monkeypatch: pytest.MonkeyPatch
+) -> pulumi.Output[Any]:
+    monkeypatch.setenv("ONCALL_KEY", "pd-key-XYZ")
+    cfg = StackConfig.model_validate(
+        {
+            "alertmanager": {
+                "receivers": [{"name": "oncall", "pagerduty": {"routing_key_env": "ONCALL_KEY"}}]
+            }
+        }
+    )
+    stack = _deploy(cfg)
+
+    def check(_: Any) -> None:
+        am = mocks.of_type(CONTAINER)["claude-code-alertmanager"]
+        assert am["image"] == "sha256:alertmanager"
+        assert [v["containerPath"] for v in am["volumes"]] == ["/alertmanager"]
+        volume = mocks.of_type("docker:index/volume:Volume")["claude-code-alertmanager-data"]
+        assert {x["label"] for x in volume["labels"]} == {"stackkit.stack", "stackkit.owner"}
+        assert [(p["internal"], p["ip"]) for p in am["ports"]] == [(9093, "127.0.0.1")]
+        assert "--web.config.file=/etc/alertmanager/secrets/web.yml" in am["command"]
+        assert "--cluster.listen-address=" in am["command"]
+        # The routing key travels only as a secret upload, read by routing_key_file.
+        assert SECRET_SIG in am["uploads"]
+        uploads = {u["file"]: u["content"] for u in _plain(am["uploads"])}
+        assert uploads["/etc/alertmanager/secrets/oncall-routing-key"] == "pd-key-XYZ"
+        config = uploads["/etc/alertmanager/alertmanager.yml"]
+        assert "routing_key_file: /etc/alertmanager/secrets/oncall-routing-key" in config
+        assert "XYZ" not in config
+        check = am["healthcheck"]["tests"]
+        assert check[0] == "CMD-SHELL" and "/etc/alertmanager/secrets/authorization" in check[1]
+
+    return _settled(stack).apply(check)

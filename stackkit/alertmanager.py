@@ -1,0 +1,254 @@
+"""The stack's Alertmanager: its config section, and the alertmanager.yml built from it.
+
+Prometheus fires alerts; Alertmanager groups them and sends them to people (a webhook, Slack,
+e-mail, PagerDuty). Every secret a receiver needs (a Slack or webhook URL with its token, a
+PagerDuty routing key, an SMTP password) is named by an environment variable in the config; its
+value reaches the container as a file (Alertmanager's ``*_file`` settings), so it is never in
+the config file, the rendered files or a log.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictStr,
+    model_validator,
+)
+
+from .fields import DAY, HOUR, MINUTE, DnsLabel, EnvName, Port, Url, prom_duration, shorten
+
+SECRET = "stackkit-alertmanager"
+"""The secret with every receiver's credentials; keys are ``<receiver>-<what>``."""
+CONFIG_DIR = "/etc/alertmanager"
+SECRETS_DIR = f"{CONFIG_DIR}/secrets"
+DATA_DIR = "/alertmanager"
+HOST = "alertmanager"
+NOBODY = "stackkit-none"
+"""The receiver that sends nothing: alerts no receiver takes (or all, with no receivers)."""
+
+Severity = Literal["critical", "warning", "info"]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _email(value: str) -> str:
+    if len(value) > 254 or not re.fullmatch(
+        r"[A-Za-z0-9._%+\-]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9\-]{0,61}[A-Za-z0-9])?"
+        r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9\-]{0,61}[A-Za-z0-9])?)+",
+        value,
+    ):
+        raise ValueError(f"{shorten(value)} is not an e-mail address (name@example.com)")
+    return value
+
+
+def _smarthost(value: str) -> str:
+    m = re.fullmatch(
+        r"(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9](?:[A-Za-z0-9.\-]{0,251}[A-Za-z0-9])?):"
+        r"([0-9]{1,5})",
+        value,
+    )
+    if m is None or not 1 <= int(m.group(2)) <= 65535:
+        raise ValueError(f"{shorten(value)} is not host:port (e.g. smtp.example.com:587)")
+    return value
+
+
+def _label_name(value: str) -> str:
+    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]{0,127}", value):
+        raise ValueError(f"{shorten(value)} is not a label name (letters, digits and _)")
+    return value
+
+
+EmailAddress = Annotated[StrictStr, AfterValidator(_email)]
+SmartHost = Annotated[StrictStr, AfterValidator(_smarthost)]
+LabelName = Annotated[StrictStr, AfterValidator(_label_name)]
+SlackChannel = Annotated[
+    StrictStr,
+    Field(pattern=r"^[#@]?[a-z0-9][a-z0-9._\-]{0,79}$"),
+]
+
+
+class Webhook(_Model):
+    """An HTTP POST of each notification (Alertmanager's webhook JSON)."""
+
+    url: Url | None = Field(None, description="The receiving URL, when it holds no secret.")
+    url_env: EnvName | None = Field(
+        None, description="Environment variable with the URL, when it holds a token."
+    )
+    send_resolved: StrictBool = True
+
+    @model_validator(mode="after")
+    def _one_url(self) -> Webhook:
+        if (self.url is None) == (self.url_env is None):
+            raise ValueError("set url or url_env (one of them)")
+        return self
+
+
+class Slack(_Model):
+    """A Slack incoming webhook."""
+
+    api_url_env: EnvName = Field(description="Environment variable with the webhook URL.")
+    channel: SlackChannel | None = None
+    send_resolved: StrictBool = True
+
+
+class Email(_Model):
+    """E-mail through an SMTP server."""
+
+    to: EmailAddress
+    sender: EmailAddress = Field(alias="from")
+    smarthost: SmartHost = Field(description="The SMTP server, host:port.")
+    auth_username: Annotated[StrictStr, Field(pattern=r"^[\x21-\x7e]{1,256}$")] | None = None
+    auth_password_env: EnvName | None = None
+    require_tls: StrictBool = True
+    send_resolved: StrictBool = False
+
+    @model_validator(mode="after")
+    def _user_and_password(self) -> Email:
+        if (self.auth_username is None) != (self.auth_password_env is None):
+            raise ValueError("set both auth_username and auth_password_env, or neither")
+        return self
+
+
+class PagerDuty(_Model):
+    """A PagerDuty service (Events API v2)."""
+
+    routing_key_env: EnvName = Field(description="Environment variable with the routing key.")
+    send_resolved: StrictBool = True
+
+
+class Receiver(_Model):
+    """Where alerts go: one of webhook, slack, email or pagerduty."""
+
+    name: DnsLabel
+    severities: tuple[Severity, ...] = Field(
+        (), max_length=3, description="Only alerts of these severities; default: every alert."
+    )
+    webhook: Webhook | None = None
+    slack: Slack | None = None
+    email: Email | None = None
+    pagerduty: PagerDuty | None = None
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> Receiver:
+        kinds = [k for k in ("webhook", "slack", "email", "pagerduty") if getattr(self, k)]
+        if len(kinds) != 1:
+            raise ValueError("give exactly one of webhook, slack, email and pagerduty")
+        return self
+
+    def secrets(self) -> dict[str, str]:
+        """The environment variables this receiver reads, by secret key."""
+        found = {
+            "url": self.webhook.url_env if self.webhook else None,
+            "slack-url": self.slack.api_url_env if self.slack else None,
+            "smtp-password": self.email.auth_password_env if self.email else None,
+            "routing-key": self.pagerduty.routing_key_env if self.pagerduty else None,
+        }
+        return {f"{self.name}-{key}": var for key, var in found.items() if var}
+
+
+class AlertmanagerConfig(_Model):
+    """The stack's Alertmanager: receivers and grouping (Docker)."""
+
+    enabled: StrictBool | None = Field(
+        None,
+        description="Default: on with prometheus.mode deploy on Docker when no "
+        "prometheus.alertmanager_url is given.",
+    )
+    port: Port = 9093
+    receivers: tuple[Receiver, ...] = Field(
+        (), max_length=32, description="Each one gets every alert (or those of its severities)."
+    )
+    group_by: tuple[LabelName, ...] = Field(
+        ("alertname",), max_length=16, description="Alerts with equal values notify as one."
+    )
+    group_wait: Annotated[StrictStr, prom_duration(0, HOUR)] = Field(
+        "30s", description="How long a new group waits for more alerts before notifying."
+    )
+    group_interval: Annotated[StrictStr, prom_duration(1000, DAY)] = Field(
+        "5m", description="How long a group waits before notifying of alerts added to it."
+    )
+    repeat_interval: Annotated[StrictStr, prom_duration(MINUTE, 30 * DAY)] = Field(
+        "4h", description="How long before a notification still firing is sent again."
+    )
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> AlertmanagerConfig:
+        names = [r.name for r in self.receivers]
+        if len(set(names)) != len(names):
+            raise ValueError("receivers: names must be unique")
+        if NOBODY in names:
+            raise ValueError(f"receivers: {NOBODY} is stackkit's own name; choose another")
+        if len(set(self.group_by)) != len(self.group_by):
+            raise ValueError("group_by: a label is given twice")
+        return self
+
+    def secrets(self) -> dict[str, str]:
+        """Every environment variable the receivers read, by secret key."""
+        return {k: v for r in self.receivers for k, v in r.secrets().items()}
+
+
+def _receiver(r: Receiver) -> dict[str, Any]:
+    def file(key: str) -> str:
+        return f"{SECRETS_DIR}/{r.name}-{key}"
+
+    out: dict[str, Any] = {"name": r.name}
+    if w := r.webhook:
+        hook: dict[str, Any] = {"send_resolved": w.send_resolved}
+        hook |= {"url": w.url} if w.url else {"url_file": file("url")}
+        out["webhook_configs"] = [hook]
+    elif s := r.slack:
+        slack: dict[str, Any] = {
+            "send_resolved": s.send_resolved,
+            "api_url_file": file("slack-url"),
+        }
+        if s.channel:
+            slack["channel"] = s.channel
+        out["slack_configs"] = [slack]
+    elif e := r.email:
+        mail: dict[str, Any] = {
+            "send_resolved": e.send_resolved,
+            "to": e.to,
+            "from": e.sender,
+            "smarthost": e.smarthost,
+            "require_tls": e.require_tls,
+        }
+        if e.auth_username:
+            mail |= {"auth_username": e.auth_username, "auth_password_file": file("smtp-password")}
+        out["email_configs"] = [mail]
+    elif p := r.pagerduty:
+        out["pagerduty_configs"] = [
+            {"send_resolved": p.send_resolved, "routing_key_file": file("routing-key")}
+        ]
+    return out
+
+
+def config(am: AlertmanagerConfig) -> dict[str, Any]:
+    """alertmanager.yml as data: every receiver gets every alert it takes (``continue``)."""
+    routes = []
+    for r in am.receivers:
+        route: dict[str, Any] = {"receiver": r.name, "continue": True}
+        if r.severities:
+            route["matchers"] = [f'severity=~"{"|".join(r.severities)}"']
+        routes.append(route)
+    root: dict[str, Any] = {
+        "receiver": NOBODY,
+        "group_by": list(am.group_by),
+        "group_wait": am.group_wait,
+        "group_interval": am.group_interval,
+        "repeat_interval": am.repeat_interval,
+    }
+    if routes:
+        root["routes"] = routes
+    return {
+        "route": root,
+        "receivers": [{"name": NOBODY}, *(_receiver(r) for r in am.receivers)],
+    }
