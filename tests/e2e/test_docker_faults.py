@@ -242,6 +242,8 @@ def test_an_upgrade_from_the_previous_release_keeps_the_data(
     deploy_stack: Callable[..., Deployed], run_claude: ClaudeRunner
 ) -> None:
     d = deploy_stack()
+    alertmanager = d.config.pop("alertmanager")  # a section the previous release did not know
+    d.write_config()
     with tempfile.TemporaryDirectory() as tmp:
         old = _release_tree(PREVIOUS_RELEASE, Path(tmp))
         old_env = {**d.env, "PYTHONPATH": str(old)}
@@ -258,6 +260,8 @@ def test_an_upgrade_from_the_previous_release_keeps_the_data(
         env = d.client_env("grpc", "upgrade", "delta")
         _, before = run_sessions(run_claude, env, 2)
         wait_for_totals(d.query, '{team_id="upgrade"}', before, timeout=120)
+    d.config["alertmanager"] = alertmanager
+    d.write_config()
     upgraded = d.stackkit("up")
     assert "otelcol" in upgraded.stderr, upgraded.stderr
     healthy(d)

@@ -24,7 +24,7 @@ from tests.e2e.test_docker_faults import PREVIOUS_RELEASE, _release_tree
 
 pytestmark = pytest.mark.integration
 
-DATA = ("grafana", "otelcol", "prometheus")
+DATA = ("alertmanager", "grafana", "otelcol", "prometheus")
 
 
 def _error(result: object) -> str:
@@ -59,7 +59,7 @@ def test_another_state_folder_neither_adopts_nor_purges_the_volumes(
         assert result.returncode == 1, (args, result.stderr)
         assert "created volume" not in result.stderr and "deleted" not in result.stderr
         line = _error(result)
-        assert line.startswith(f"error: volume {d.name}-grafana-data was not created by"), line
+        assert line.startswith(f"error: volume {d.name}-alertmanager-data was not created by"), line
         assert "stackkit up --adopt-volumes" in line and "nothing was changed" in line, line
         assert _volume_names(d) == volumes, args
     assert d.containers() == []
@@ -114,7 +114,7 @@ def test_a_network_deleted_by_hand_is_put_back(deploy_stack: Callable[..., Deplo
     d = deploy_stack()
     d.stackkit("up")
     net = f"{d.name}-net"
-    for c in ("grafana", "otelcol", "prometheus"):
+    for c in ("alertmanager", "grafana", "otelcol", "prometheus"):
         d.engine.docker("network", "disconnect", "-f", net, f"{d.name}-{c}")
     d.engine.docker("network", "rm", net)
     preview = d.stackkit("preview")
@@ -123,7 +123,9 @@ def test_a_network_deleted_by_hand_is_put_back(deploy_stack: Callable[..., Deplo
     assert "done: no changes" not in fixed.stderr, fixed.stderr
     attached = d.engine.inspect(net, kind="network")[0]["Containers"] or {}
     names = sorted(c["Name"] for c in attached.values())
-    assert names == sorted(f"{d.name}-{c}" for c in ("grafana", "otelcol", "prometheus"))
+    assert names == sorted(
+        f"{d.name}-{c}" for c in ("alertmanager", "grafana", "otelcol", "prometheus")
+    )
     assert "done: no changes" in d.stackkit("up").stderr
 
 
@@ -154,6 +156,8 @@ def test_volumes_of_the_previous_release_stay_this_folders_after_an_upgrade(
     state holds them keeps them as its own on upgrade (recorded once), and no other folder may."""
     d = deploy_stack()
     old = _release_tree(PREVIOUS_RELEASE, tmp_path)
+    alertmanager = d.config.pop("alertmanager")  # a section the previous release did not know
+    d.write_config()
     deployed = subprocess.run(
         [sys.executable, "-m", "stackkit", "up"],
         cwd=d.workdir,
@@ -165,6 +169,8 @@ def test_volumes_of_the_previous_release_stay_this_folders_after_an_upgrade(
     assert deployed.returncode == 0, deployed.stderr
     legacy = [f"{d.name}-grafana-data", f"{d.name}-prometheus-data"]
     assert _volume_names(d) == legacy
+    d.config["alertmanager"] = alertmanager
+    d.write_config()
     upgraded = d.stackkit("up")
     assert not re.search(r"(deleted|replaced).* volume", upgraded.stderr), upgraded.stderr
     d.stackkit("down")

@@ -67,9 +67,10 @@ def test_preview_then_up_then_nothing_to_do(deployed: Deployed) -> None:
     assert f"http://localhost:{deployed.config['grafana']['port']}" in first.stderr
     assert 'next: eval "$(stackkit env)"' in first.stderr
     assert "created container" in first.stderr, "up must show progress resource by resource"
-    # The three components, and the one-shot container that gave the Collector its volume.
+    # The four components, and the one-shot container that gave the Collector its volume.
     assert deployed.containers() == sorted(
-        f"{deployed.name}-{c}" for c in ("grafana", "otelcol", "otelcol-volume-init", "prometheus")
+        f"{deployed.name}-{c}"
+        for c in ("alertmanager", "grafana", "otelcol", "otelcol-volume-init", "prometheus")
     )
 
     second = deployed.timed("up_noop_s", "up")
@@ -93,7 +94,7 @@ def test_status_reports_every_component(deployed: Deployed) -> None:
             break
         time.sleep(2)
     assert status.returncode == 0, status.stdout + status.stderr
-    for component in ("otelcol", "prometheus", "grafana"):
+    for component in ("otelcol", "prometheus", "alertmanager", "grafana"):
         assert f"{component}" in status.stdout and "NOT answering" not in status.stdout
 
 
@@ -246,7 +247,7 @@ def test_down_keeps_data_and_up_brings_it_back(deployed: Deployed) -> None:
     assert "data volumes kept" in down.stderr
     assert deployed.containers() == []
     assert deployed.volumes() == sorted(
-        f"{deployed.name}-{v}-data" for v in ("grafana", "otelcol", "prometheus")
+        f"{deployed.name}-{v}-data" for v in ("alertmanager", "grafana", "otelcol", "prometheus")
     )
     deployed.timed("up_after_down_s", "up")
     wait_for_totals(deployed.query, "", add(*deployed.totals), timeout=90)
