@@ -51,6 +51,7 @@ def test_probes_are_the_models_readiness_paths_on_the_published_ports() -> None:
     assert stack.probe_urls("0.0.0.0") == {
         "otelcol": "http://127.0.0.1:13133/",
         "prometheus": "http://127.0.0.1:9090/-/ready",
+        "alertmanager": "http://127.0.0.1:9093/-/ready",
         "grafana": "http://127.0.0.1:3000/api/health",
     }
     assert stack.probe_urls("::")["grafana"] == "http://[::1]:3000/api/health"
@@ -63,6 +64,7 @@ def test_returns_once_every_component_runs_and_answers(answering: set[str]) -> N
         {
             "otelcol": [_state("created"), _state()],
             "prometheus": [_state()],
+            "alertmanager": [_state()],
             "grafana": [_state()],
         }
     )
@@ -74,6 +76,7 @@ def test_a_crash_looping_component_fails_up_with_its_last_words(answering: set[s
         {
             "otelcol": [_state("running", 3), _state("restarting", 4, 1), _state("running", 5)],
             "prometheus": [_state()],
+            "alertmanager": [_state()],
             "grafana": [_state()],
         }
     )
@@ -86,7 +89,12 @@ def test_a_crash_looping_component_fails_up_with_its_last_words(answering: set[s
 
 def test_an_exited_component_fails_up(answering: set[str]) -> None:
     engine = FakeEngine(
-        {"otelcol": [_state()], "prometheus": [_state("exited", 0, 2)], "grafana": [_state()]}
+        {
+            "otelcol": [_state()],
+            "prometheus": [_state("exited", 0, 2)],
+            "alertmanager": [_state()],
+            "grafana": [_state()],
+        }
     )
     with pytest.raises(DeployError, match="claude-code-prometheus stopped, exit code 2"):
         _wait(engine)
@@ -94,8 +102,8 @@ def test_an_exited_component_fails_up(answering: set[str]) -> None:
 
 def test_a_component_that_never_answers_times_out_naming_it(answering: set[str]) -> None:
     urls = deploy.build(StackConfig()).probe_urls("127.0.0.1")
-    answering.update([urls["otelcol"], urls["grafana"]])
-    engine = FakeEngine({n: [_state()] for n in ("otelcol", "prometheus", "grafana")})
+    answering.update([urls["otelcol"], urls["alertmanager"], urls["grafana"]])
+    engine = FakeEngine({n: [_state()] for n in urls})
     with pytest.raises(DeployError) as info:
         _wait(engine, timeout=0.3)
     assert str(info.value).startswith("prometheus did not answer within 0 s")
@@ -103,7 +111,14 @@ def test_a_component_that_never_answers_times_out_naming_it(answering: set[str])
 
 
 def test_a_container_removed_meanwhile(answering: set[str]) -> None:
-    engine = FakeEngine({"otelcol": [None], "prometheus": [_state()], "grafana": [_state()]})
+    engine = FakeEngine(
+        {
+            "otelcol": [None],
+            "prometheus": [_state()],
+            "alertmanager": [_state()],
+            "grafana": [_state()],
+        }
+    )
     with pytest.raises(DeployError, match="claude-code-otelcol is gone"):
         _wait(engine)
 
@@ -121,11 +136,14 @@ def test_a_probe_carries_the_header_its_component_checks(monkeypatch: pytest.Mon
     engine = FakeEngine({c.name: [_state()] for c in stack.components})
     secrets = deploy.secret_values(StackConfig())
     auth = deploy.probe_authorizations(stack, secrets)
-    assert set(auth) == {"prometheus"}
+    # The Alertmanager shares Prometheus' user and password.
+    assert set(auth) == {"prometheus", "alertmanager"}
     assert auth["prometheus"].startswith("Basic ")
+    assert auth["alertmanager"] == auth["prometheus"]
     readiness.wait(stack, "127.0.0.1", engine, lambda _: None, 5.0, auth)  # type: ignore[arg-type]
     assert asked == {
         "http://127.0.0.1:13133/": None,
         "http://127.0.0.1:9090/-/ready": auth["prometheus"],
+        "http://127.0.0.1:9093/-/ready": auth["alertmanager"],
         "http://127.0.0.1:3000/api/health": None,
     }
