@@ -168,10 +168,11 @@ def _points_request(
         attrs.add(key="session.id").value.string_value = (
             next(sessions) if sessions else f"hostile-{i}"
         )
+        # Keys the Collector does not know are dropped whole; a known key carries the long value.
         for a in range(attributes):
             attrs.add(key=f"attr.{a}").value.string_value = f"v{a}"
         if value_chars:
-            attrs.add(key="long").value.string_value = long_value
+            attrs.add(key="terminal.type").value.string_value = long_value
     return req
 
 

@@ -313,7 +313,9 @@ class Watcher:
                 continue
             deadline = time.monotonic() + 120
             while time.monotonic() < deadline and not self._stop.is_set():
-                if _value(self.target.prometheus_url, f'stackkit_bench_probe_total{{seq="{seq}"}}'):
+                if _value(
+                    self.target.prometheus_url, f'stackkit_bench_probe_total{{verify_id="{seq}"}}'
+                ):
                     self.samples.freshness_s.append(time.time() - sent)
                     break
                 time.sleep(0.25)
@@ -323,7 +325,8 @@ class Watcher:
 
 
 def send_probe(target: Target, seq: int) -> bool:
-    """One cumulative counter point over OTLP/HTTP, labelled with its sequence number."""
+    """One cumulative counter point over OTLP/HTTP, labelled with its sequence number (as
+    `verify.id`: a key the Collector lets through)."""
     from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
         ExportMetricsServiceRequest,
     )
@@ -337,7 +340,7 @@ def send_probe(target: Target, seq: int) -> bool:
     metric.sum.is_monotonic = True
     metric.sum.aggregation_temporality = 2  # cumulative
     point = metric.sum.data_points.add()
-    point.attributes.add(key="seq").value.string_value = str(seq)
+    point.attributes.add(key="verify.id").value.string_value = str(seq)
     point.start_time_unix_nano = now - 1_000_000
     point.time_unix_nano = now
     point.as_double = 1.0

@@ -60,6 +60,54 @@ MAX_REQUEST_MIB = 4
 MAX_VALUE_CHARS = 256
 MAX_ATTRIBUTES = 32
 _KEEP = ["session.id", "user.id", "model", "type", "decision", "tool_name", "status_code"]
+
+# The door: what a client holding the token may write. Only monotonic sums named like Claude
+# Code's (or stackkit's own probes) get through, and only under the keys Claude Code documents
+# for its points (plus attributes.labels): a client cannot write `up`, `job`, `le`, the stack's
+# own keys, or a name or label Prometheus would choke on. What the filter drops is counted
+# (otelcol_processor_filter_datapoints_filtered) and alerted on.
+ACCEPTED_METRIC_NAME = r"^(claude_code|stackkit)[.][a-z][a-z0-9_.]{0,63}$"
+POINT_ATTRIBUTES = (
+    # on every point
+    "user.id",
+    "session.id",
+    "terminal.type",
+    "anthropic.provider",
+    "anthropic.custom_base_url",
+    "organization.id",
+    "user.account_uuid",
+    "user.account_id",
+    "user.email",
+    "user.groups",
+    "identity.source",
+    "app.version",
+    "app.entrypoint",
+    # each metric's own
+    "start_type",
+    "model",
+    "query_source",
+    "effort",
+    "speed",
+    "type",
+    "decision",
+    "source",
+    "tool_name",
+    "language",
+    "agent.name",
+    "skill.name",
+    "plugin.name",
+    "marketplace.name",
+    "mcp_server.name",
+    "mcp_tool.name",
+    # `stackkit verify` tells its own point apart by this
+    "verify.id",
+)
+# The resource becomes Prometheus' target_info and job: Claude Code's own keys only.
+RESOURCE_ATTRIBUTES = ("service.name", "service.version", "os.type", "os.version", "host.arch")
+# `job` comes from service.name: Claude Code's (claude-code, claude-code-desktop) or stackkit's
+# own senders; anything else is written as "unknown", never as the stack's own jobs.
+SERVICE_NAME = r"^(claude-code|stackkit)(-[a-z]{1,32})?$"
+ACCEPTED = "filter/accepted"
 QUEUE_STORAGE = "file_storage/queue"
 EVENT_STREAMS = "delta_to_cumulative/events"
 
@@ -144,9 +192,38 @@ def _event_counts(cfg: StackConfig) -> dict[str, Any]:
     }
 
 
-def _transform(context: str, statements: list[str]) -> dict[str, Any]:
+def _ottl_list(keys: tuple[str, ...]) -> str:
+    return "[" + ", ".join(f'"{k}"' for k in keys) + "]"
+
+
+def _door(cfg: StackConfig) -> tuple[dict[str, Any], list[str], list[str]]:
+    """The filter that drops foreign metrics, and the resource and point statements that keep
+    only known keys (each list runs before the bounds)."""
+    labels = tuple(cfg.attributes.labels)
+    accepted = {
+        "error_mode": "ignore",
+        "metrics": {
+            "metric": [
+                f'not IsMatch(metric.name, "{ACCEPTED_METRIC_NAME}")',
+                "metric.type != METRIC_DATA_TYPE_SUM",
+                "metric.is_monotonic == false",
+            ]
+        },
+    }
+    resource = [
+        f"keep_keys(resource.attributes, {_ottl_list(RESOURCE_ATTRIBUTES + labels)})",
+        f"truncate_all(resource.attributes, {MAX_VALUE_CHARS})",
+        'set(resource.attributes["service.name"], "unknown")'
+        f' where not IsMatch(resource.attributes["service.name"], "{SERVICE_NAME}")',
+    ]
+    points = [f"keep_keys(datapoint.attributes, {_ottl_list(POINT_ATTRIBUTES + labels)})"]
+    return accepted, resource, points
+
+
+def _transform(context: str, statements: list[str], *before: dict[str, Any]) -> dict[str, Any]:
     key = "metric_statements" if context == "datapoint" else "log_statements"
-    return {"error_mode": "ignore", key: [{"context": context, "statements": statements}]}
+    groups = [*before, {"context": context, "statements": statements}]
+    return {"error_mode": "ignore", key: groups}
 
 
 def persistent_queue(cfg: StackConfig) -> bool:
@@ -262,14 +339,20 @@ def config(cfg: StackConfig) -> dict[str, Any]:
         ]
         for context in ("datapoint", "log")
     }
+    accepted, resource_door, point_door = _door(cfg)
+    processors[ACCEPTED] = accepted
     processors["transform/labels"] = _transform(
         "datapoint",
-        bounds["datapoint"] + [*PROCESS_STATEMENTS] + _promote("datapoint", attrs.labels),
+        point_door
+        + bounds["datapoint"]
+        + [*PROCESS_STATEMENTS]
+        + _promote("datapoint", attrs.labels),
+        {"context": "resource", "statements": resource_door},
     )
     processors["transform/events"] = _transform(
         "log", bounds["log"] + _promote("log", attrs.labels)
     )
-    metric_chain = ["memory_limiter", "transform/labels"]
+    metric_chain = ["memory_limiter", ACCEPTED, "transform/labels"]
     log_chain = ["memory_limiter", "transform/events"]
     metric_chain.append("batch")
     if merge:

@@ -25,6 +25,7 @@ from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
 from opentelemetry.proto.metrics.v1.metrics_pb2 import AggregationTemporality
 
 from stackkit import local_http, prometheus_auth
+from stackkit.collector import MAX_VALUE_CHARS, POINT_ATTRIBUTES, RESOURCE_ATTRIBUTES
 from stackkit.config import StackConfig
 from stackkit.env import ClientSettings, Endpoint, env_vars
 from stackkit.model import (
@@ -472,3 +473,83 @@ def test_prometheus_takes_writes_and_queries_only_with_a_credential(
     assert stack.query('probe_points_total{probe="forged"}') == []
     # Prometheus' scrape of itself carries the reader's password too.
     assert stack.prometheus.wait_for('up{job="prometheus"} == 1')
+
+
+def _foreign_request(team: str) -> ExportMetricsServiceRequest:
+    """What a token holder could try: the stack's own series, its labels, huge names and values,
+    a resource of 500 attributes; and one real cost point among them."""
+    req = ExportMetricsServiceRequest()
+    rm = req.resource_metrics.add()
+    for key, value in (("service.name", "otelcol"), ("service.instance.id", "forged:1")):
+        rm.resource.attributes.add(key=key).value.string_value = value
+    rm.resource.attributes.add(key="team.id").value.string_value = team
+    for i in range(500):
+        rm.resource.attributes.add(key=f"r.{i}").value.string_value = "x"
+    metrics = rm.scope_metrics.add().metrics
+    now = time.time_ns()
+
+    def counter(name: str, monotonic: bool = True) -> Any:
+        metric = metrics.add()
+        metric.name = name
+        metric.sum.is_monotonic = monotonic
+        metric.sum.aggregation_temporality = AggregationTemporality.AGGREGATION_TEMPORALITY_DELTA
+        point = metric.sum.data_points.add()
+        point.time_unix_nano, point.start_time_unix_nano, point.as_double = now, now - 10**9, 1.0
+        return metric, point
+
+    up = metrics.add()
+    up.name = "up"
+    gauge = up.gauge.data_points.add()
+    gauge.time_unix_nano, gauge.as_double = now, 0.0
+    gauge.attributes.add(key="job").value.string_value = "otelcol"
+    counter("claude_code." + "a" * 200_000)
+    counter("claude_code.cost.balance", monotonic=False)
+    counter("other.cost.usage")
+    cost, point = counter("claude_code.cost.usage")
+    cost.unit = "USD"
+    point.as_double = 2.5
+    forged = {"job": "prometheus", "le": "1", "otelcol.instance": "forged", "x" * 60_000: "y"}
+    for key, value in {**forged, "model": "m" * 100_000, "type": "input"}.items():
+        point.attributes.add(key=key).value.string_value = value
+    return req
+
+
+def test_a_token_holder_writes_only_claude_codes_counters_under_known_labels(
+    local_stack: Callable[..., LocalStack],
+) -> None:
+    """The Collector's token lets a client write Claude Code's counters, nothing else: not the
+    stack's own series (a forged `up` would fire the Collector-down alert), not its labels
+    (job, le, otelcol_instance), not huge names, keys or values, nor a target_info of 500
+    labels. What is dropped is counted, and the alert on it fires."""
+    stack = local_stack()
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{stack.cfg.collector.http.port}/v1/metrics",
+        data=_foreign_request("team-foreign").SerializeToString(),
+        headers={
+            "Content-Type": "application/x-protobuf",
+            "Authorization": f"Bearer {stack.token}",
+        },
+    )
+    with local_http.urlopen(request, timeout=10) as resp:
+        assert resp.status == 200
+    [cost] = stack.prometheus.wait_for('claude_code_cost_usage_USD_total{team_id="team-foreign"}')
+    labels = cost["metric"]
+    assert float(cost["value"][1]) == 2.5
+    assert labels["model"] == "m" * MAX_VALUE_CHARS
+    assert labels["job"] == "unknown" and "instance" not in labels
+    assert labels["otelcol_instance"] == "test-collector"  # the stack's, not the client's
+    known = {k.replace(".", "_") for k in POINT_ATTRIBUTES} | {"__name__", "job", "team_id"}
+    assert set(labels) <= known | {"otelcol_instance"}, set(labels) - known
+    [info] = stack.prometheus.wait_for('target_info{team_id="team-foreign"}')
+    assert set(info["metric"]) <= {k.replace(".", "_") for k in RESOURCE_ATTRIBUTES} | {
+        "__name__",
+        "job",
+        "team_id",
+    }
+    # Nothing else of that request reached Prometheus; the Collector counted what it dropped.
+    assert stack.query('up{job="otelcol"} == 0') == []
+    assert stack.query('{__name__=~"claude_code_a+.*|claude_code_cost_balance.*|other_.*"}') == []
+    stack.prometheus.wait_for(
+        'otelcol_processor_filter_datapoints_filtered{filter="filter/accepted"} >= 4'
+    )
+    stack.prometheus.wait_for('ALERTS{alertname="ClaudeCodeForeignTelemetry"}', timeout=60)

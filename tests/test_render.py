@@ -69,6 +69,7 @@ def test_attribute_policies_shape_the_pipeline() -> None:
     # stream's points in order, delta-to-cumulative last.
     assert keep["service"]["pipelines"]["metrics"]["processors"] == [
         "memory_limiter",
+        "filter/accepted",
         "transform/labels",
         "batch",
         "transform/streams",

@@ -16,7 +16,8 @@ import pytest
 
 from bench.hostile import FLOOD_MODEL, LOGS_PATH, METRICS_PATH, Sender, _points_request
 from bench.load import Target
-from stackkit.collector import MAX_ATTRIBUTES, MAX_VALUE_CHARS
+from stackkit.collector import MAX_ATTRIBUTES, MAX_VALUE_CHARS, POINT_ATTRIBUTES
+from stackkit.promql import prom_label
 from tests.e2e.conftest import Deployed
 
 pytestmark = pytest.mark.integration
@@ -96,9 +97,12 @@ def test_wide_and_long_attributes_reach_prometheus_cut_to_bounds(
     assert sender.post(METRICS_PATH, long_point.SerializeToString()) == "HTTP 200"
     found = eventually(stack, f'claude_code_cost_usage_USD_total{{model="{FLOOD_MODEL}"}}')
     assert found, "the hostile points never reached Prometheus"
-    # Labels: what the stack adds (job, instance, team, the Collector instance, __name__) on top
-    # of at most MAX_ATTRIBUTES attributes of the point.
-    assert max(len(r["metric"]) for r in found) <= MAX_ATTRIBUTES + 8
+    # Labels: what the stack adds (job, team, the Collector instance, __name__) on top of the
+    # point's keys Claude Code documents; made-up keys are dropped whole, long values cut.
+    known = {prom_label(k) for k in POINT_ATTRIBUTES} | {"__name__", "job", "team_id"}
+    for r in found:
+        assert set(r["metric"]) <= known | {"otelcol_instance"}, set(r["metric"]) - known
+        assert len(r["metric"]) <= MAX_ATTRIBUTES + 8
     longest = max(len(v) for r in found for v in r["metric"].values())
     assert longest == MAX_VALUE_CHARS
 
