@@ -102,6 +102,46 @@ POINT_ATTRIBUTES = (
     # `stackkit verify` tells its own point apart by this
     "verify.id",
 )
+# Events feed only the stack's counts, by these keys. Everything else an event carries goes
+# first thing, whatever a developer switched on: prompt text, assistant responses, tool
+# parameters and content, raw API bodies, workspace paths never pass the Collector's door.
+EVENT_ATTRIBUTES = (
+    "user.id",
+    "session.id",
+    "terminal.type",
+    "event.name",
+    "model",
+    "status_code",
+    "attempt",
+    "speed",
+    "query_source",
+    "effort",
+    "duration_ms",
+    "ttft_ms",
+    "tool_name",
+    "success",
+    "error_type",
+    "decision",
+    "source",
+    "from_mode",
+    "to_mode",
+    "trigger",
+    "agent_type",
+    "status",
+    "transport_type",
+    "action",
+    "auth_method",
+    "error_category",
+    "hook_event",
+    "num_blocking",
+    "mention_type",
+    "skill.name",
+    "plugin.name",
+    "mcp_server.name",
+    "mcp_tool.name",
+)
+# An event's body is its name (claude_code.<event>); any other body is emptied.
+EVENT_BODY = r"^claude_code[.][a-z_]{1,64}$"
 # The resource becomes Prometheus' target_info and job: Claude Code's own keys only.
 RESOURCE_ATTRIBUTES = ("service.name", "service.version", "os.type", "os.version", "host.arch")
 # `job` comes from service.name: Claude Code's (claude-code, claude-code-desktop) or stackkit's
@@ -196,6 +236,14 @@ def _ottl_list(keys: tuple[str, ...]) -> str:
     return "[" + ", ".join(f'"{k}"' for k in keys) + "]"
 
 
+def _resource_door(cfg: StackConfig) -> list[str]:
+    keys = RESOURCE_ATTRIBUTES + tuple(cfg.attributes.labels)
+    return [
+        f"keep_keys(resource.attributes, {_ottl_list(keys)})",
+        f"truncate_all(resource.attributes, {MAX_VALUE_CHARS})",
+    ]
+
+
 def _door(cfg: StackConfig) -> tuple[dict[str, Any], list[str], list[str]]:
     """The filter that drops foreign metrics, and the resource and point statements that keep
     only known keys (each list runs before the bounds)."""
@@ -211,13 +259,24 @@ def _door(cfg: StackConfig) -> tuple[dict[str, Any], list[str], list[str]]:
         },
     }
     resource = [
-        f"keep_keys(resource.attributes, {_ottl_list(RESOURCE_ATTRIBUTES + labels)})",
-        f"truncate_all(resource.attributes, {MAX_VALUE_CHARS})",
+        *_resource_door(cfg),
         'set(resource.attributes["service.name"], "unknown")'
         f' where not IsMatch(resource.attributes["service.name"], "{SERVICE_NAME}")',
     ]
     points = [f"keep_keys(datapoint.attributes, {_ottl_list(POINT_ATTRIBUTES + labels)})"]
     return accepted, resource, points
+
+
+def _event_door(cfg: StackConfig) -> tuple[list[str], list[str]]:
+    """The resource and event statements that delete everything but the keys events are
+    counted by: content never passes, whatever the client's switches say."""
+    labels = tuple(cfg.attributes.labels)
+    events = [
+        f"keep_keys(log.attributes, {_ottl_list(EVENT_ATTRIBUTES + labels)})",
+        'set(log.body, "") where not IsString(log.body)',
+        f'set(log.body, "") where IsString(log.body) and not IsMatch(log.body, "{EVENT_BODY}")',
+    ]
+    return _resource_door(cfg), events
 
 
 def _transform(context: str, statements: list[str], *before: dict[str, Any]) -> dict[str, Any]:
@@ -349,8 +408,11 @@ def config(cfg: StackConfig) -> dict[str, Any]:
         + _promote("datapoint", attrs.labels),
         {"context": "resource", "statements": resource_door},
     )
+    resource_events, event_door = _event_door(cfg)
     processors["transform/events"] = _transform(
-        "log", bounds["log"] + _promote("log", attrs.labels)
+        "log",
+        event_door + bounds["log"] + _promote("log", attrs.labels),
+        {"context": "resource", "statements": resource_events},
     )
     metric_chain = ["memory_limiter", ACCEPTED, "transform/labels"]
     log_chain = ["memory_limiter", "transform/events"]

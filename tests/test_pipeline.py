@@ -40,8 +40,9 @@ from stackkit.render import render
 from stackkit.status import last_arrival
 from stackkit.verify import VerifyError, verify
 from tests.fixtures import free_port
-from tests.fixtures.anthropic_fake import Error, Text
+from tests.fixtures.anthropic_fake import Error, Text, write_file
 from tests.fixtures.claude import ClaudeRunner
+from tests.fixtures.otlp_sink import OtlpSink
 from tests.pipeline import (
     add,
     assert_queries_return_data,
@@ -63,6 +64,8 @@ class LocalStack:
     prometheus: Any
     auth: dict[str, str]
     """Prometheus' credentials (the keys of its secret): its web config, the reader's header."""
+    workdirs: tuple[Path, ...] = ()
+    """Where the Collector and Prometheus keep their config, log, queue and data."""
 
     def query(self, promql: str) -> list[dict[str, Any]]:
         return self.prometheus.query(promql)  # type: ignore[no-any-return]
@@ -156,7 +159,7 @@ def local_stack(
             collector_config = collector_config.replace(
                 f"{OTELCOL_TLS_DIR}/tls.crt", tls["cert_file"]
             ).replace(f"{OTELCOL_TLS_DIR}/tls.key", tls["key_file"])
-        otelcol_process(
+        collector = otelcol_process(
             collector_config,
             health_url=f"http://127.0.0.1:{ports[2]}/",
             env={
@@ -165,7 +168,8 @@ def local_stack(
                 "HOSTNAME": "test-collector",
             },
         )
-        return LocalStack(cfg, files, token, prom, auth)
+        workdirs = (collector.config_path.parent, queue, prom.data_dir.parent)
+        return LocalStack(cfg, files, token, prom, auth, workdirs)
 
     return start
 
@@ -553,3 +557,49 @@ def test_a_token_holder_writes_only_claude_codes_counters_under_known_labels(
         'otelcol_processor_filter_datapoints_filtered{filter="filter/accepted"} >= 4'
     )
     stack.prometheus.wait_for('ALERTS{alertname="ClaudeCodeForeignTelemetry"}', timeout=60)
+
+
+# Every switch that makes Claude Code send content, and its beta traces.
+CONTENT_SWITCHES = {
+    "OTEL_LOG_USER_PROMPTS": "1",
+    "OTEL_LOG_TOOL_DETAILS": "1",
+    "OTEL_LOG_TOOL_CONTENT": "1",
+    "OTEL_LOG_ASSISTANT_RESPONSES": "1",
+    "OTEL_LOG_RAW_API_BODIES": "1",
+    "CLAUDE_CODE_ENHANCED_TELEMETRY_BETA": "1",
+    "OTEL_TRACES_EXPORTER": "otlp",
+}
+
+
+def test_no_prompt_response_or_tool_content_passes_the_collector(
+    local_stack: Callable[..., LocalStack], run_claude: ClaudeRunner
+) -> None:
+    """With every content switch on, the real CLI sends its prompt, the answer and the file it
+    wrote (shown against a plain OTLP sink); through the stack none of it reaches Prometheus
+    (any label of any series), the Collector's log, its queue or Prometheus' files, while the
+    session's counts still arrive."""
+    secret = f"private{secrets.token_hex(8)}"
+    script = [write_file("notes.txt", 3), Text(f"the answer is {secret}")]
+
+    def session(env: dict[str, str]) -> None:
+        run = run_claude(
+            f"remember {secret}", env | CONTENT_SWITCHES, script, allowed_tools=["Write"]
+        )
+        assert run.returncode == 0, run.describe()
+
+    with OtlpSink() as sink:
+        session(sink.otel_env())
+        assert sink.wait_for(lambda s: any(secret.encode() in p.raw for p in s.posts))
+    stack = local_stack()
+    session(stack.client_env("http/protobuf", "team-private", "delta"))
+    stack.prometheus.wait_for('claude_code_session_count_total{team_id="team-private"}')
+    [writes] = stack.prometheus.wait_for(
+        'sum(claude_code_tool_result_count_total{team_id="team-private", tool_name="Write"})'
+    )
+    assert float(writes["value"][1]) == 1
+    series = stack.reader_query("{__name__=~'.+'}")
+    assert series and not [r["metric"] for r in series if secret in json.dumps(r["metric"])]
+    for workdir in stack.workdirs:
+        for path in workdir.rglob("*"):
+            if path.is_file():
+                assert secret.encode() not in path.read_bytes(), path

@@ -226,3 +226,36 @@ def test_grafana_ini_holds_the_user_and_url_on_their_lines() -> None:
     assert "\nadmin_user = ops@example.com\n" in ini
     assert "\nroot_url = https://g.example.com/x/\n" in ini
     assert "\nadmin_password = $__file{/etc/grafana/secrets/admin-password}\n" in ini
+
+
+def test_content_and_unknown_keys_go_first_thing_on_every_signal() -> None:
+    """Prompt text, responses, tool parameters and content, raw bodies, workspace paths: no
+    key that carries them is kept, and the keeping comes before anything reads an attribute."""
+    from stackkit.collector import EVENT_ATTRIBUTES, POINT_ATTRIBUTES, RESOURCE_ATTRIBUTES
+
+    content = {
+        "prompt",
+        "tool_parameters",
+        "tool_input",
+        "tool_output",
+        "response",
+        "content",
+        "body",
+        "workspace.host_paths",
+        "error",
+    }
+    kept = set(EVENT_ATTRIBUTES) | set(POINT_ATTRIBUTES) | set(RESOURCE_ATTRIBUTES)
+    assert not content & kept
+    col = _collector(StackConfig())
+    for processor, context, kind in (
+        ("transform/events", "log", "log_statements"),
+        ("transform/labels", "datapoint", "metric_statements"),
+    ):
+        resource, own = col["processors"][processor][kind]
+        assert resource["context"] == "resource"
+        assert resource["statements"][0].startswith("keep_keys(resource.attributes, [")
+        assert own["context"] == context
+        assert own["statements"][0].startswith(f"keep_keys({context}.attributes, [")
+    assert col["service"]["pipelines"]["logs"]["processors"][1] == "transform/events"
+    # No pipeline takes traces: the beta spans, which can carry content, are refused.
+    assert {p.split("/")[0] for p in col["service"]["pipelines"]} == {"metrics", "logs"}
