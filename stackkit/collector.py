@@ -102,43 +102,38 @@ POINT_ATTRIBUTES = (
     # `stackkit verify` tells its own point apart by this
     "verify.id",
 )
-# Events feed only the stack's counts, by these keys. Everything else an event carries goes
-# first thing, whatever a developer switched on: prompt text, assistant responses, tool
-# parameters and content, raw API bodies, workspace paths never pass the Collector's door.
+# Claude Code's events the stack counts (claude_code.<event>.count), each by its own keys, the
+# person and attributes.labels. Only these keys are ever read from an event.
+EVENT_COUNTS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "api_request": ("Model API requests that succeeded.", ("model",)),
+    "api_error": (
+        "Model API requests that failed for good (after Claude Code's own retries).",
+        ("model", "status_code"),
+    ),
+    "api_retries_exhausted": (
+        "Model API requests Claude Code stopped retrying.",
+        ("model", "status_code"),
+    ),
+    "api_refusal": ("Requests the model refused.", ("model",)),
+    "tool_result": ("Tool runs.", ("tool_name", "success", "error_type")),
+    "tool_decision": ("Permission decisions on tool calls.", ("tool_name", "decision", "source")),
+    "user_prompt": ("Prompts (a count, never their text).", ()),
+    "subagent_completed": ("Subagents that finished.", ("agent_type",)),
+    "compaction": ("Conversation compactions.", ("trigger", "success")),
+    "permission_mode_changed": ("Permission-mode changes.", ("from_mode", "to_mode")),
+    "mcp_server_connection": ("MCP server connection attempts.", ("status", "transport_type")),
+    "auth": ("Sign-ins and sign-outs.", ("action", "success")),
+}
+_COUNTED_KEYS = tuple(sorted({k for _, keys in EVENT_COUNTS.values() for k in keys}))
+# Events keep only these keys. Everything else an event carries goes first thing, whatever a
+# developer switched on: prompt text, assistant responses, tool parameters and content, raw API
+# bodies, workspace paths never pass the Collector's door.
 EVENT_ATTRIBUTES = (
     "user.id",
     "session.id",
     "terminal.type",
     "event.name",
-    "model",
-    "status_code",
-    "attempt",
-    "speed",
-    "query_source",
-    "effort",
-    "duration_ms",
-    "ttft_ms",
-    "tool_name",
-    "success",
-    "error_type",
-    "decision",
-    "source",
-    "from_mode",
-    "to_mode",
-    "trigger",
-    "agent_type",
-    "status",
-    "transport_type",
-    "action",
-    "auth_method",
-    "error_category",
-    "hook_event",
-    "num_blocking",
-    "mention_type",
-    "skill.name",
-    "plugin.name",
-    "mcp_server.name",
-    "mcp_tool.name",
+    *_COUNTED_KEYS,
 )
 # An event's body is its name (claude_code.<event>); any other body is emptied.
 EVENT_BODY = r"^claude_code[.][a-z_]{1,64}$"
@@ -203,32 +198,17 @@ def _promote(context: str, labels: tuple[str, ...]) -> list[str]:
 
 
 def _event_counts(cfg: StackConfig) -> dict[str, Any]:
-    """Counts derived from Claude Code's events (log records), grouped by useful attributes."""
+    """The count connector's metrics: one per counted event (see EVENT_COUNTS)."""
     common = [{"key": k, "default_value": ""} for k in cfg.attributes.labels]
     if cfg.attributes.user_id != "drop":
         common.append({"key": "user.id", "default_value": ""})
-
-    def count(event: str, description: str, *keys: str) -> dict[str, Any]:
-        own = [{"key": k, "default_value": ""} for k in keys]
-        return {
-            "description": description,
-            "conditions": [f'log.body == "claude_code.{event}"'],
-            "attributes": own + common,
-        }
-
     return {
-        "claude_code.api_request.count": count(
-            "api_request", "Requests to the model API (from api_request events).", "model"
-        ),
-        "claude_code.api_error.count": count(
-            "api_error",
-            "Failed model API requests (from api_error events).",
-            "model",
-            "status_code",
-        ),
-        "claude_code.tool_result.count": count(
-            "tool_result", "Tool runs (from tool_result events).", "tool_name", "success"
-        ),
+        f"claude_code.{event}.count": {
+            "description": f"{description} (from {event} events)",
+            "conditions": [f'log.body == "claude_code.{event}"'],
+            "attributes": [{"key": k, "default_value": ""} for k in keys] + common,
+        }
+        for event, (description, keys) in EVENT_COUNTS.items()
     }
 
 
@@ -271,8 +251,16 @@ def _event_door(cfg: StackConfig) -> tuple[list[str], list[str]]:
     """The resource and event statements that delete everything but the keys events are
     counted by: content never passes, whatever the client's switches say."""
     labels = tuple(cfg.attributes.labels)
+    # A value may arrive as a number or a string (status_code 529 or "529", success true or
+    # "true"): either lands in one series.
+    as_strings = [
+        f'set(log.attributes["{k}"], String(log.attributes["{k}"]))'
+        f' where log.attributes["{k}"] != nil and not IsString(log.attributes["{k}"])'
+        for k in _COUNTED_KEYS
+    ]
     events = [
         f"keep_keys(log.attributes, {_ottl_list(EVENT_ATTRIBUTES + labels)})",
+        *as_strings,
         'set(log.body, "") where not IsString(log.body)',
         f'set(log.body, "") where IsString(log.body) and not IsMatch(log.body, "{EVENT_BODY}")',
     ]

@@ -384,6 +384,22 @@ class AlertsConfig(_Model):
         100.0, description="Alert when one team spends more than this in an hour."
     )
     no_telemetry_minutes: StrictInt = Field(30, ge=5, le=10_080)
+    api_error_ratio: float = Field(
+        0.1,
+        strict=True,
+        ge=0.001,
+        le=1,
+        allow_inf_nan=False,
+        description="Alert when more than this share of model API requests fails for good "
+        "over 10 minutes (at least 5 failures).",
+    )
+    api_overload_errors: StrictInt = Field(
+        10,
+        ge=1,
+        le=1_000_000,
+        description="Alert when more requests than this fail with 429 (rate limit) or 529 "
+        "(overloaded) in 10 minutes.",
+    )
     new_series_per_hour: StrictInt = Field(
         1_000_000,
         ge=1000,

@@ -25,6 +25,7 @@ from .promql import prom_label
 
 DATASOURCE = dbm.DataSourceRef(type_val="prometheus", uid="stackkit-prometheus")
 OVERVIEW_UID = "stackkit-claude-code"
+RELIABILITY_UID = "stackkit-claude-code-reliability"
 
 
 class _Filters:
@@ -54,13 +55,18 @@ def _query(expr: str, legend: str = "", *, instant: bool = False, ref: str = "A"
     return q
 
 
-def _stat(title: str, expr: str, unit: str, description: str) -> stat.Panel:
+def _stat(
+    title: str, expr: str, unit: str, description: str, *, zero_when_empty: bool = True
+) -> stat.Panel:
+    # Zero when nothing happened reads better than "No data", but hides a misspelled metric:
+    # the newer panels leave it out, so their tests fail on one.
+    target = f"{expr} or vector(0)" if zero_when_empty else expr
     return (
         stat.Panel()
         .title(title)
         .description(description)
         .datasource(DATASOURCE)
-        .with_target(_query(f"{expr} or vector(0)", instant=False))
+        .with_target(_query(target, instant=False))
         .unit(unit)
         .decimals(2 if unit.startswith("currency") else 0)
         .graph_mode(common_models.BigValueGraphMode.NONE)
@@ -98,22 +104,12 @@ def _bars(title: str, expr: str, legend: str, unit: str, description: str) -> ba
     )
 
 
-def overview(cfg: StackConfig) -> dict[str, Any]:
-    """The overview a platform team opens first: spend, usage, adoption and pipeline health."""
-    f = _Filters(cfg)
-    who = f()
-    whom = f(model=True)
-    person = ", ".join(
-        [prom_label(k) for k in cfg.attributes.labels[:1]] + ([f.user] if f.user else [])
-    )
-    cost = promql.COST
-    tokens = promql.TOKENS
-    a = promql.anchor(cfg)
-
+def _dashboard(f: _Filters, title: str, uid: str, description: str) -> db.Dashboard:
+    """A dashboard with the team, person and model variables every query filters by."""
     d = (
-        db.Dashboard("Claude Code: overview")
-        .uid(OVERVIEW_UID)
-        .description("Cost, tokens, sessions, code changes and errors from Claude Code.")
+        db.Dashboard(title)
+        .uid(uid)
+        .description(description)
         .tags(["claude-code", "stackkit"])
         .refresh("1m")
         .time("now-7d", "now")
@@ -124,7 +120,32 @@ def overview(cfg: StackConfig) -> dict[str, Any]:
         d = d.with_variable(_variable("team", "Team", promql.COST, f.team))
     if f.user:
         d = d.with_variable(_variable("user", "User", promql.COST, "user_id"))
-    d = d.with_variable(_variable("model", "Model", promql.COST, "model"))
+    return d.with_variable(_variable("model", "Model", promql.COST, "model"))
+
+
+def _person(cfg: StackConfig, f: _Filters) -> str:
+    """The labels that name a person: the first team label and user_id, where kept."""
+    return ", ".join(
+        [prom_label(k) for k in cfg.attributes.labels[:1]] + ([f.user] if f.user else [])
+    )
+
+
+def overview(cfg: StackConfig) -> dict[str, Any]:
+    """The overview a platform team opens first: spend, usage, adoption and pipeline health."""
+    f = _Filters(cfg)
+    who = f()
+    whom = f(model=True)
+    person = _person(cfg, f)
+    cost = promql.COST
+    tokens = promql.TOKENS
+    a = promql.anchor(cfg)
+
+    d = _dashboard(
+        f,
+        "Claude Code: overview",
+        OVERVIEW_UID,
+        "Cost, tokens, sessions, code changes and errors from Claude Code.",
+    )
 
     d = d.with_row(db.Row("Spend"))
     for title, window in (("last 24 hours", "24h"), ("last 7 days", "7d"), ("last 30 days", "30d")):
@@ -293,6 +314,196 @@ def overview(cfg: StackConfig) -> dict[str, Any]:
     return _to_dict(d)
 
 
+def reliability(cfg: StackConfig) -> dict[str, Any]:
+    """Is Claude Code slow or failing, which tools fail, who uses it how, and did anyone switch
+    the safety rails off: the questions after cost, from Claude Code's events and labels."""
+    f = _Filters(cfg)
+    who, whom = f(), f(model=True)
+    by_person = _person(cfg, f)
+    person = f"{by_person}, " if by_person else ""
+    a = promql.anchor(cfg)
+
+    def total(metric: str, matchers: str, by: str = "", window: str = "$__range") -> str:
+        grouping = f" by ({by})" if by else ""
+        return f"sum{grouping} (increase({metric}{matchers}[{window}]{a}))"
+
+    errors, requests = total(promql.API_ERRORS, whom), total(promql.API_REQUESTS, whom)
+    d = _dashboard(
+        f,
+        "Claude Code: reliability, tools and security",
+        RELIABILITY_UID,
+        "API errors and refusals, tool results and decisions, adoption, attribution and "
+        "permission changes, from Claude Code's events and labels.",
+    )
+
+    d = d.with_row(db.Row("Reliability"))
+    d = d.with_panel(
+        _stat(
+            "API error ratio",
+            f"{errors} / (({requests} or vector(0)) + {errors})",
+            "percentunit",
+            "Share of model API requests that failed after Claude Code's own retries.",
+            zero_when_empty=False,
+        )
+    )
+    d = d.with_panel(
+        _series(
+            "API errors by status code",
+            total(promql.API_ERRORS, whom, "status_code", "$__interval"),
+            "{{status_code}}",
+            "short",
+            "Requests that failed for good: 429 is the rate limit, 529 an overloaded API.",
+        )
+    )
+    d = d.with_panel(
+        _bars(
+            "Rate limited (429) and overloaded (529)",
+            total(promql.API_ERRORS, f('status_code=~"429|529"', model=True), "status_code"),
+            "{{status_code}}",
+            "short",
+            "Requests that failed with 429 or 529 in the selected range.",
+        )
+    )
+    d = d.with_panel(
+        _bars(
+            "Retries exhausted by model",
+            f"sort_desc({total(promql.RETRIES_EXHAUSTED, whom, 'model')})",
+            "{{model}}",
+            "short",
+            "Requests Claude Code stopped retrying: what developers saw fail.",
+        )
+    )
+    d = d.with_panel(
+        _stat(
+            "Refusals",
+            total(promql.REFUSALS, whom),
+            "short",
+            "Requests the model refused in the selected range.",
+            zero_when_empty=False,
+        )
+    )
+
+    d = d.with_row(db.Row("Tools"))
+    succeeded = total(promql.TOOL_RESULTS, f('success="true"'), "tool_name")
+    runs = total(promql.TOOL_RESULTS, who, "tool_name")
+    failed = f('success="false"')
+    d = d.with_panel(
+        _bars(
+            "Tool success rate by tool",
+            f"sort(({succeeded} or {runs} * 0) / {runs})",
+            "{{tool_name}}",
+            "percentunit",
+            "Share of runs of each tool that succeeded in the selected range.",
+        )
+    )
+    d = d.with_panel(
+        _bars(
+            "Tool failures by error type",
+            f"sort_desc({total(promql.TOOL_RESULTS, failed, 'error_type')})",
+            "{{error_type}}",
+            "short",
+            "Failed tool runs in the selected range, by the error type Claude Code reports.",
+        )
+    )
+    d = d.with_panel(
+        _table(
+            "Tool decisions by source",
+            total(promql.TOOL_DECISIONS, who, "tool_name, decision, source"),
+            "Permission decisions on tool calls: accepted or rejected, by config, hook or user.",
+        )
+    )
+
+    d = d.with_row(db.Row("Adoption"))
+    prompts = total(promql.PROMPTS, who)
+    d = d.with_panel(
+        _stat(
+            "Prompts per active person",
+            f"{prompts} / count({total(promql.PROMPTS, who, 'user_id')} > 0)",
+            "short",
+            "Prompts in the selected range (a count, never their text) per person who sent one.",
+            zero_when_empty=False,
+        )
+    )
+    d = d.with_panel(
+        _bars(
+            "Sessions by start type",
+            total(promql.SESSIONS, f('start_type!="agents_view"'), "start_type"),
+            "{{start_type}}",
+            "short",
+            "Fresh, resumed and continued sessions; opening the agents view is not a session.",
+        )
+    )
+    d = d.with_panel(
+        _bars(
+            "Active time, user and CLI",
+            total(promql.ACTIVE_TIME, who, "type"),
+            "{{type}}",
+            "s",
+            "Time people spent typing and reading (user) and Claude Code spent working (cli).",
+        )
+    )
+    d = d.with_panel(
+        _bars(
+            "CLI and desktop app",
+            total(promql.SESSIONS, who, "job"),
+            "{{job}}",
+            "short",
+            "Sessions by the application that reported them (its service.name).",
+        )
+    )
+    d = d.with_panel(
+        _table(
+            "Versions in use",
+            'count by (service_version) (target_info{job=~"claude-code.*"})',
+            "Claude Code versions that reported in the selected range.",
+        )
+    )
+
+    d = d.with_row(db.Row("Attribution"))
+    for key, title in (("query_source", "query source"), ("effort", "effort")):
+        d = d.with_panel(
+            _bars(
+                f"Spend by {title}",
+                f"sort_desc({total(promql.COST, whom, key)})",
+                "{{" + key + "}}",
+                "currency:USD",
+                f"Estimated cost in the selected range, by {title}.",
+            )
+        )
+    d = d.with_panel(
+        _table(
+            "Edit decisions by language",
+            total(promql.EDIT_DECISIONS, who, "language, decision"),
+            "Accepted and rejected edits per programming language.",
+        )
+    )
+
+    d = d.with_row(db.Row("Security"))
+    d = d.with_panel(
+        _table(
+            "Permission-mode changes",
+            total(promql.PERMISSION_MODE_CHANGES, who, f"{person}from_mode, to_mode"),
+            "Who changed Claude Code's permission mode, from what to what. bypassPermissions "
+            "runs tools without asking (the ClaudeCodePermissionsBypassed alert fires).",
+        )
+    )
+    d = d.with_panel(
+        _table(
+            "Tool rejects by source",
+            total(promql.TOOL_DECISIONS, f('decision="reject"'), f"{person}tool_name, source"),
+            "Tool calls that were refused, by whom or what refused them.",
+        )
+    )
+    d = d.with_panel(
+        _table(
+            "MCP server connection failures",
+            total(promql.MCP_CONNECTIONS, f('status="failed"'), f"{person}status, transport_type"),
+            "MCP servers Claude Code could not start or reach.",
+        )
+    )
+    return _to_dict(d)
+
+
 def _table(title: str, expr: str, description: str) -> table.Panel:
     return (
         table.Panel()
@@ -326,4 +537,4 @@ def _to_dict(builder: db.Dashboard) -> dict[str, Any]:
 
 def dashboards(cfg: StackConfig) -> dict[str, dict[str, Any]]:
     """Every dashboard stackkit ships, by file stem."""
-    return {"claude-code-overview": overview(cfg)}
+    return {"claude-code-overview": overview(cfg), "claude-code-reliability": reliability(cfg)}

@@ -21,9 +21,22 @@ LINES = "claude_code_lines_of_code_count_total"
 EDIT_DECISIONS = "claude_code_code_edit_tool_decision_total"
 COMMITS = "claude_code_commit_count_total"
 PULL_REQUESTS = "claude_code_pull_request_count_total"
-API_REQUESTS = "claude_code_api_request_count_total"
-API_ERRORS = "claude_code_api_error_count_total"
-TOOL_RESULTS = "claude_code_tool_result_count_total"
+
+
+def event_count(event: str) -> str:
+    """The Prometheus name of the Collector's count of one Claude Code event."""
+    return f"claude_code_{event}_count_total"
+
+
+API_REQUESTS = event_count("api_request")
+API_ERRORS = event_count("api_error")
+TOOL_RESULTS = event_count("tool_result")
+RETRIES_EXHAUSTED = event_count("api_retries_exhausted")
+REFUSALS = event_count("api_refusal")
+TOOL_DECISIONS = event_count("tool_decision")
+PROMPTS = event_count("user_prompt")
+PERMISSION_MODE_CHANGES = event_count("permission_mode_changed")
+MCP_CONNECTIONS = event_count("mcp_server_connection")
 
 
 # Labels that already mean something in this stack: Prometheus' own, those Claude Code's points

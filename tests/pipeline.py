@@ -235,11 +235,14 @@ def add(*groups: Expected) -> Expected:
 _GRAFANA_VARS = {"$__rate_interval": "1m", "$__interval": "1m", "$__range": "1h"}
 
 
-def dashboard_queries(files: Mapping[str, str]) -> dict[str, str]:
-    """``{"dashboard / panel": PromQL}`` for every panel target, with Grafana's variables filled."""
+def dashboard_queries(
+    files: Mapping[str, str], dashboard: str = "claude-code-overview"
+) -> dict[str, str]:
+    """``{"dashboard / panel": PromQL}`` for every panel target of one dashboard (by file stem),
+    with Grafana's variables filled."""
     found = {}
     for path, text in files.items():
-        if not (path.startswith("grafana/dashboards/") and path.endswith(".json")):
+        if path != f"grafana/dashboards/{dashboard}.json":
             continue
         model = json.loads(text)
         for panel in _panels(model.get("panels", [])):
@@ -251,6 +254,7 @@ def dashboard_queries(files: Mapping[str, str]) -> dict[str, str]:
                     expr = expr.replace(var, value)
                 expr = re.sub(r'=~"\$\w+"', '=~".*"', expr)
                 found[f"{model['title']} / {panel['title']}"] = expr
+    assert found, f"no dashboard {dashboard!r} among the rendered files"
     return found
 
 

@@ -37,7 +37,8 @@ def test_render_reports_what_changed(tmp_path: Path) -> None:
     first = runner.invoke(app, ["render", "-o", str(out)])
     assert first.exit_code == 0, first.output
     assert first.stdout == ""
-    assert "rendered 10 files" in first.stderr and "created otelcol/config.yaml" in first.stderr
+    assert "rendered 11 files" in first.stderr and "created otelcol/config.yaml" in first.stderr
+    assert "created grafana/dashboards/claude-code-reliability.json" in first.stderr
     second = runner.invoke(app, ["render", "-o", str(out)])
     assert "(0 changed)" in second.stderr
     third = runner.invoke(app, ["render", "-o", str(out), "--target", "kubernetes"])

@@ -207,6 +207,8 @@ NUMERIC = [
     ("alerts", "monthly_budget_usd"),
     ("alerts", "no_telemetry_minutes"),
     ("alerts", "new_series_per_hour"),
+    ("alerts", "api_error_ratio"),
+    ("alerts", "api_overload_errors"),
     ("client", "metric_export_interval_ms"),
 ]
 

@@ -40,7 +40,7 @@ from stackkit.render import render
 from stackkit.status import last_arrival
 from stackkit.verify import VerifyError, verify
 from tests.fixtures import free_port
-from tests.fixtures.anthropic_fake import Error, Text, write_file
+from tests.fixtures.anthropic_fake import Error, Text, read_file, write_file
 from tests.fixtures.claude import ClaudeRunner
 from tests.fixtures.otlp_sink import OtlpSink
 from tests.pipeline import (
@@ -603,3 +603,125 @@ def test_no_prompt_response_or_tool_content_passes_the_collector(
         for path in workdir.rglob("*"):
             if path.is_file():
                 assert secret.encode() not in path.read_bytes(), path
+
+
+# An MCP server that cannot start: Claude Code reports a failed connection.
+MISSING_MCP_SERVER = '{"mcpServers": {"gone": {"command": "/nonexistent/mcp-server"}}}'
+ONE_RETRY = {"CLAUDE_CODE_MAX_RETRIES": "1"}
+
+
+def _permission_change(team: str, user: str) -> bytes:
+    """A permission_mode_changed event as Claude Code 2.1.332 sends one (from its source: keys
+    from_mode, to_mode, trigger), which `claude -p` cannot be made to send."""
+    from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
+
+    req = ExportLogsServiceRequest()
+    rl = req.resource_logs.add()
+    rl.resource.attributes.add(key="service.name").value.string_value = "claude-code"
+    rl.resource.attributes.add(key="team.id").value.string_value = team
+    record = rl.scope_logs.add().log_records.add()
+    record.time_unix_nano = time.time_ns()
+    record.body.string_value = "claude_code.permission_mode_changed"
+    for key, value in (
+        ("user.id", user),
+        ("session.id", "escalating-session"),
+        ("event.name", "permission_mode_changed"),
+        ("from_mode", "default"),
+        ("to_mode", "bypassPermissions"),
+        ("trigger", "user"),
+    ):
+        record.attributes.add(key=key).value.string_value = value
+    return req.SerializeToString()
+
+
+def _wait_for_value(stack: LocalStack, promql: str, want: float, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    got: list[dict[str, Any]] = []
+    while time.monotonic() < deadline:
+        got = stack.query(promql)
+        if got and float(got[0]["value"][1]) == want:
+            return
+        time.sleep(1)
+    raise AssertionError(f"{promql} is {got}, not {want}")
+
+
+def test_errors_refusals_tools_and_mcp_failures_are_counted_from_real_sessions(
+    local_stack: Callable[..., LocalStack], run_claude: ClaudeRunner
+) -> None:
+    """The real CLI against the scripted API: 529s and 429s that exhaust the retries, a refusal,
+    a failing tool, a rejected one, an MCP server that cannot start; in parallel, under delta
+    over gRPC and cumulative over HTTP. Each is counted exactly from its event, the alerts on
+    them fire, and every panel of the reliability dashboard shows data."""
+    stack = local_stack(alerts={"api_overload_errors": 1})
+    scenarios: list[tuple[dict[str, Any], int]] = [
+        ({"prompt": "overloaded", "script": [Error(529), Error(529)], "extra": ONE_RETRY}, 1),
+        ({"prompt": "rate limited", "script": [Error(429), Error(429)], "extra": ONE_RETRY}, 1),
+        ({"prompt": "refuse", "script": [Text("No.", stop_reason="refusal"), Text("Ok.")]}, 0),
+        (
+            {
+                "prompt": "tools",
+                "script": [read_file("/nonexistent/x.txt"), write_file("x.txt", 2), Text("Ok.")],
+                "allowed_tools": ["Read"],
+            },
+            0,
+        ),
+        (
+            {
+                "prompt": "mcp",
+                "script": [Text("Ok.")],
+                "args": ["--mcp-config", MISSING_MCP_SERVER],
+            },
+            0,
+        ),
+    ]
+    teams = (("grpc", "rel-delta", "delta"), ("http/protobuf", "rel-cumulative", "cumulative"))
+    for protocol, team, temporality in teams:
+        env = stack.client_env(protocol, team, temporality)
+        runs = run_claude.parallel(
+            [
+                {k: v for k, v in plan.items() if k != "extra"}
+                | {"env": env | plan.get("extra", {})}
+                for plan, _ in scenarios
+            ]
+        )
+        for run, (_, code) in zip(runs, scenarios, strict=True):
+            assert run.returncode == code, run.describe()
+        run_sessions(run_claude, env, 1)  # writes and edits a file: edit decisions by language
+    for _, team, _ in teams:
+        counted = {
+            'claude_code_api_error_count_total{status_code="529"}': 1,
+            'claude_code_api_error_count_total{status_code="429"}': 1,
+            'claude_code_api_retries_exhausted_count_total{status_code="529"}': 1,
+            "claude_code_api_refusal_count_total": 1,
+            'claude_code_tool_result_count_total{tool_name="Read", success="false"}': 1,
+            'claude_code_tool_decision_count_total{tool_name="Write", decision="reject"}': 1,
+            'claude_code_mcp_server_connection_count_total{status="failed"}': 1,
+            "claude_code_user_prompt_count_total": 6,
+        }
+        for selector, want in counted.items():
+            matcher = f'team_id="{team}"'
+            if "{" in selector:
+                selector = selector.replace("{", "{" + matcher + ", ", 1)
+            else:
+                selector = f"{selector}{{{matcher}}}"
+            _wait_for_value(stack, f"sum({selector})", want)
+    # A switch to bypassPermissions, in the shape the CLI sends it.
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{stack.cfg.collector.http.port}/v1/logs",
+        data=_permission_change("rel-delta", "escalating-user"),
+        headers={
+            "Content-Type": "application/x-protobuf",
+            "Authorization": f"Bearer {stack.token}",
+        },
+    )
+    with local_http.urlopen(request, timeout=10) as resp:
+        assert resp.status == 200
+    for alert in (
+        'ALERTS{alertname="ClaudeCodeApiOverloaded", status_code="529", alertstate="firing"}',
+        'ALERTS{alertname="ClaudeCodeRetriesExhausted", alertstate="firing"}',
+        'ALERTS{alertname="ClaudeCodePermissionsBypassed", user_id="escalating-user"}',
+    ):
+        stack.prometheus.wait_for(alert, timeout=60)
+    assert_queries_return_data(
+        stack.query, dashboard_queries(stack.files, "claude-code-reliability")
+    )
