@@ -125,6 +125,44 @@ EVENT_COUNTS: dict[str, tuple[str, tuple[str, ...]]] = {
     "auth": ("Sign-ins and sign-outs.", ("action", "success")),
 }
 _COUNTED_KEYS = tuple(sorted({k for _, keys in EVENT_COUNTS.values() for k in keys}))
+# Durations from events become histograms (claude_code.<name>, in ms), by one key and the team
+# labels only: never by person or session, so their series stay few. Values arrive as numbers
+# or as strings ("20"); both are read as numbers.
+EVENT_DURATIONS: dict[str, tuple[str, str, str, str]] = {
+    # name: (event, value key, by key, description)
+    "api_request.duration": (
+        "api_request",
+        "duration_ms",
+        "model",
+        "Model API request latency, from request to the last token.",
+    ),
+    "api_request.ttft": (
+        "api_request",
+        "ttft_ms",
+        "model",
+        "Model API time to first token.",
+    ),
+    "tool_result.duration": ("tool_result", "duration_ms", "tool_name", "Tool run time."),
+}
+# Tens of milliseconds to minutes.
+DURATION_BUCKETS_MS = (
+    25,
+    50,
+    100,
+    250,
+    500,
+    1_000,
+    2_500,
+    5_000,
+    10_000,
+    20_000,
+    30_000,
+    60_000,
+    120_000,
+    300_000,
+)
+_DURATION_KEYS = tuple(sorted({spec[1] for spec in EVENT_DURATIONS.values()}))
+DURATIONS = "signal_to_metrics"
 # Events keep only these keys. Everything else an event carries goes first thing, whatever a
 # developer switched on: prompt text, assistant responses, tool parameters and content, raw API
 # bodies, workspace paths never pass the Collector's door.
@@ -134,6 +172,7 @@ EVENT_ATTRIBUTES = (
     "terminal.type",
     "event.name",
     *_COUNTED_KEYS,
+    *_DURATION_KEYS,
 )
 # An event's body is its name (claude_code.<event>); any other body is emptied.
 EVENT_BODY = r"^claude_code[.][a-z_]{1,64}$"
@@ -212,6 +251,31 @@ def _event_counts(cfg: StackConfig) -> dict[str, Any]:
     }
 
 
+def _event_durations(cfg: StackConfig) -> dict[str, Any]:
+    """The signal-to-metrics connector's histograms (see EVENT_DURATIONS)."""
+    team = [{"key": k, "default_value": ""} for k in cfg.attributes.labels]
+    return {
+        "logs": [
+            {
+                "name": f"claude_code.{name}",
+                "description": description,
+                "unit": "ms",
+                "conditions": [
+                    f'log.body == "claude_code.{event}" and log.attributes["{key}"] != nil'
+                ],
+                "attributes": [{"key": by, "default_value": ""}, *team],
+                "include_resource_attributes": [{"key": k} for k in RESOURCE_ATTRIBUTES],
+                "histogram": {
+                    "buckets": list(DURATION_BUCKETS_MS),
+                    "count": "1",
+                    "value": f'Double(log.attributes["{key}"])',
+                },
+            }
+            for name, (event, key, by, description) in EVENT_DURATIONS.items()
+        ]
+    }
+
+
 def _ottl_list(keys: tuple[str, ...]) -> str:
     return "[" + ", ".join(f'"{k}"' for k in keys) + "]"
 
@@ -258,8 +322,15 @@ def _event_door(cfg: StackConfig) -> tuple[list[str], list[str]]:
         f' where log.attributes["{k}"] != nil and not IsString(log.attributes["{k}"])'
         for k in _COUNTED_KEYS
     ]
+    # A duration that is not a plain number of milliseconds is dropped, not measured.
+    numbers = [
+        f'delete_key(log.attributes, "{k}") where log.attributes["{k}"] != nil and'
+        f' not IsMatch(String(log.attributes["{k}"]), "^[0-9]{{1,10}}([.][0-9]{{1,6}})?$")'
+        for k in _DURATION_KEYS
+    ]
     events = [
         f"keep_keys(log.attributes, {_ottl_list(EVENT_ATTRIBUTES + labels)})",
+        *numbers,
         *as_strings,
         'set(log.body, "") where not IsString(log.body)',
         f'set(log.body, "") where IsString(log.body) and not IsMatch(log.body, "{EVENT_BODY}")',
@@ -431,7 +502,10 @@ def config(cfg: StackConfig) -> dict[str, Any]:
         "extensions": extensions,
         "receivers": {"otlp": {"protocols": protocols}},
         "processors": processors,
-        "connectors": {"count": {"logs": _event_counts(cfg)}},
+        "connectors": {
+            "count": {"logs": _event_counts(cfg)},
+            DURATIONS: _event_durations(cfg),
+        },
         "exporters": {exporter: exporter_config},
         "service": {
             "extensions": list(extensions),
@@ -460,14 +534,14 @@ def config(cfg: StackConfig) -> dict[str, Any]:
                     "exporters": [exporter],
                 },
                 "metrics/events": {
-                    "receivers": ["count"],
+                    "receivers": ["count", DURATIONS],
                     "processors": event_chain,
                     "exporters": [exporter],
                 },
                 "logs": {
                     "receivers": ["otlp"],
                     "processors": log_chain,
-                    "exporters": ["count"],
+                    "exporters": ["count", DURATIONS],
                 },
             },
         },

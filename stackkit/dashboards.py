@@ -346,6 +346,30 @@ def reliability(cfg: StackConfig) -> dict[str, Any]:
             zero_when_empty=False,
         )
     )
+
+    def quantile(q: float, metric: str, by: str, matchers: str, window: str) -> str:
+        buckets = f"{metric}_bucket{matchers}"
+        return f"histogram_quantile({q}, sum by (le, {by}) (rate({buckets}[{window}]{a})))"
+
+    for q, name in ((0.5, "p50"), (0.95, "p95")):
+        d = d.with_panel(
+            _series(
+                f"API latency {name} by model",
+                quantile(q, promql.API_LATENCY, "model", whom, "$__rate_interval"),
+                "{{model}}",
+                "ms",
+                f"Model API request time, request to last token ({name}).",
+            )
+        )
+    d = d.with_panel(
+        _series(
+            "Time to first token p95 by model",
+            quantile(0.95, promql.API_TTFT, "model", whom, "$__rate_interval"),
+            "{{model}}",
+            "ms",
+            "How long developers wait for the model to start answering (p95).",
+        )
+    )
     d = d.with_panel(
         _series(
             "API errors by status code",
@@ -394,6 +418,15 @@ def reliability(cfg: StackConfig) -> dict[str, Any]:
             "{{tool_name}}",
             "percentunit",
             "Share of runs of each tool that succeeded in the selected range.",
+        )
+    )
+    d = d.with_panel(
+        _bars(
+            "Tool duration p95 by tool",
+            f"sort_desc({quantile(0.95, promql.TOOL_DURATION, 'tool_name', f(), '$__range')})",
+            "{{tool_name}}",
+            "ms",
+            "How long each tool ran (p95) in the selected range.",
         )
     )
     d = d.with_panel(

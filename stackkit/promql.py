@@ -37,6 +37,10 @@ TOOL_DECISIONS = event_count("tool_decision")
 PROMPTS = event_count("user_prompt")
 PERMISSION_MODE_CHANGES = event_count("permission_mode_changed")
 MCP_CONNECTIONS = event_count("mcp_server_connection")
+# Histograms (classic buckets) of durations from events, in milliseconds.
+API_LATENCY = "claude_code_api_request_duration_milliseconds"
+API_TTFT = "claude_code_api_request_ttft_milliseconds"
+TOOL_DURATION = "claude_code_tool_result_duration_milliseconds"
 
 
 # Labels that already mean something in this stack: Prometheus' own, those Claude Code's points

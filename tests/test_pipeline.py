@@ -634,6 +634,24 @@ def _permission_change(team: str, user: str) -> bytes:
     return req.SerializeToString()
 
 
+def _event(body: str, attributes: dict[str, str | int]) -> bytes:
+    from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
+
+    req = ExportLogsServiceRequest()
+    rl = req.resource_logs.add()
+    rl.resource.attributes.add(key="service.name").value.string_value = "claude-code"
+    rl.resource.attributes.add(key="team.id").value.string_value = "rel-hostile"
+    record = rl.scope_logs.add().log_records.add()
+    record.time_unix_nano = time.time_ns()
+    record.body.string_value = body
+    for key, value in attributes.items():
+        if isinstance(value, int):
+            record.attributes.add(key=key).value.int_value = value
+        else:
+            record.attributes.add(key=key).value.string_value = value
+    return req.SerializeToString()
+
+
 def _wait_for_value(stack: LocalStack, promql: str, want: float, timeout: float = 60) -> None:
     deadline = time.monotonic() + timeout
     got: list[dict[str, Any]] = []
@@ -650,8 +668,9 @@ def test_errors_refusals_tools_and_mcp_failures_are_counted_from_real_sessions(
 ) -> None:
     """The real CLI against the scripted API: 529s and 429s that exhaust the retries, a refusal,
     a failing tool, a rejected one, an MCP server that cannot start; in parallel, under delta
-    over gRPC and cumulative over HTTP. Each is counted exactly from its event, the alerts on
-    them fire, and every panel of the reliability dashboard shows data."""
+    over gRPC and cumulative over HTTP. Each is counted exactly from its event, request and tool
+    durations become histograms that count as many, the alerts on them fire, and every panel
+    of the reliability dashboard shows data."""
     stack = local_stack(alerts={"api_overload_errors": 1})
     scenarios: list[tuple[dict[str, Any], int]] = [
         ({"prompt": "overloaded", "script": [Error(529), Error(529)], "extra": ONE_RETRY}, 1),
@@ -705,6 +724,27 @@ def test_errors_refusals_tools_and_mcp_failures_are_counted_from_real_sessions(
             else:
                 selector = f"{selector}{{{matcher}}}"
             _wait_for_value(stack, f"sum({selector})", want)
+        # Latency histograms count every request and tool run the counts count.
+        for histogram, count in (
+            (
+                "claude_code_api_request_duration_milliseconds",
+                "claude_code_api_request_count_total",
+            ),
+            ("claude_code_api_request_ttft_milliseconds", "claude_code_api_request_count_total"),
+            (
+                "claude_code_tool_result_duration_milliseconds",
+                "claude_code_tool_result_count_total",
+            ),
+        ):
+            [requests] = stack.query(f'sum({count}{{team_id="{team}"}})')
+            _wait_for_value(
+                stack, f'sum({histogram}_count{{team_id="{team}"}})', float(requests["value"][1])
+            )
+            slowest = stack.query(f'max({histogram}_sum{{team_id="{team}"}})')
+            assert slowest and float(slowest[0]["value"][1]) > 0
+            # By model or tool and team only: never by person or session.
+            labels = set(stack.query(f'{histogram}_count{{team_id="{team}"}}')[0]["metric"])
+            assert not labels & {"user_id", "session_id"}, labels
     # A switch to bypassPermissions, in the shape the CLI sends it.
     request = urllib.request.Request(
         f"http://127.0.0.1:{stack.cfg.collector.http.port}/v1/logs",
@@ -725,3 +765,30 @@ def test_errors_refusals_tools_and_mcp_failures_are_counted_from_real_sessions(
     assert_queries_return_data(
         stack.query, dashboard_queries(stack.files, "claude-code-reliability")
     )
+
+
+def test_durations_that_are_not_numbers_are_dropped_and_the_event_still_counts(
+    local_stack: Callable[..., LocalStack],
+) -> None:
+    """A duration of "abc", "-5", "1e308" or 10^15 ms is not measured; the request is still
+    taken and the event counted, and a number sent as a string or as an int lands in one series."""
+    stack = local_stack()
+    bad: list[str | int] = ["abc", "-5", "1e308", "12`rm`", "1" * 16, 10**15]
+    good: list[str | int] = ["250", 250]
+    for duration in bad + good:
+        attributes = {"model": "m", "duration_ms": duration, "ttft_ms": duration}
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{stack.cfg.collector.http.port}/v1/logs",
+            data=_event("claude_code.api_request", attributes),
+            headers={
+                "Content-Type": "application/x-protobuf",
+                "Authorization": f"Bearer {stack.token}",
+            },
+        )
+        with local_http.urlopen(request, timeout=10) as resp:
+            assert resp.status == 200, duration
+    team = 'team_id="rel-hostile"'
+    _wait_for_value(stack, f"sum(claude_code_api_request_count_total{{{team}}})", len(bad + good))
+    _wait_for_value(stack, f"sum(claude_code_api_request_duration_milliseconds_count{{{team}}})", 2)
+    _wait_for_value(stack, f"sum(claude_code_api_request_duration_milliseconds_sum{{{team}}})", 500)
+    assert len(stack.query(f"claude_code_api_request_duration_milliseconds_count{{{team}}}")) == 1

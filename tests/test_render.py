@@ -77,10 +77,11 @@ def test_attribute_policies_shape_the_pipeline() -> None:
         "interval",
         "transform/departure",
     ]
-    # Event counts keep their totals in a table of their own, in the same order of steps.
+    # Event counts and durations keep their totals in a table of their own, in the same order
+    # of steps.
     assert keep["service"]["pipelines"]["metrics"]["receivers"] == ["otlp"]
     assert keep["service"]["pipelines"]["metrics/events"] == {
-        "receivers": ["count"],
+        "receivers": ["count", "signal_to_metrics"],
         "processors": [
             "batch",
             "transform/streams",

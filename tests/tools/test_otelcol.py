@@ -61,6 +61,9 @@ SNIPPETS: dict[str, dict] = {
     "file_storage": {"directory": "/tmp"},
     # connectors
     "count": {},
+    "signal_to_metrics": {
+        "logs": [{"name": "log.duration", "histogram": {"value": 'Double(log.attributes["ms"])'}}]
+    },
 }
 # Processors that handle logs too (the rest are metrics-only or need signal-specific settings).
 LOG_PROCESSORS = ("memory_limiter", "batch")
@@ -104,11 +107,13 @@ def _config(health_port: int, prom_port: int) -> str:
         "exporters": sorted(have["exporters"]),
     }
     pipelines: dict = {"metrics": metrics}
-    if "count" in have["connectors"]:
+    # Connectors that turn events into metrics take the logs pipeline.
+    from_logs = sorted(have["connectors"] & {"count", "signal_to_metrics"})
+    if from_logs:
         pipelines["logs"] = {
             "receivers": ["otlp"],
             "processors": [p for p in processors if p in LOG_PROCESSORS],
-            "exporters": ["count"] + (["debug"] if "debug" in have["exporters"] else []),
+            "exporters": from_logs + (["debug"] if "debug" in have["exporters"] else []),
         }
     config = {
         "extensions": extensions,
