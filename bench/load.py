@@ -425,6 +425,13 @@ EVENT_COUNTS = {
     "claude_code.tool_result": "claude_code_tool_result_count_total",
     "claude_code.api_error": "claude_code_api_error_count_total",
 }
+# Durations become histograms: each counts one observation per event that carries one (the
+# load generator's always do).
+EVENT_HISTOGRAMS = {
+    "claude_code_api_request_duration_milliseconds_count": "claude_code.api_request",
+    "claude_code_api_request_ttft_milliseconds_count": "claude_code.api_request",
+    "claude_code_tool_result_duration_milliseconds_count": "claude_code.tool_result",
+}
 
 
 def fidelity(target: Target, summary: dict[str, Any], window_s: float) -> dict[str, Any]:
@@ -468,7 +475,8 @@ def fidelity(target: Target, summary: dict[str, Any], window_s: float) -> dict[s
     events_worst = None
     if target.counts_events:
         events_worst = 0.0
-        for body, prom in EVENT_COUNTS.items():
+        pairs = [*EVENT_COUNTS.items(), *((b, p) for p, b in EVENT_HISTOGRAMS.items())]
+        for body, prom in pairs:
             want = float(summary["accepted"]["events"]["by_body"].get(body, 0))
             got = _value(target.prometheus_url, f"sum(increase({prom}[{window}] anchored))") or 0
             if want:

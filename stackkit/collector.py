@@ -264,7 +264,9 @@ def _event_durations(cfg: StackConfig) -> dict[str, Any]:
                     f'log.body == "claude_code.{event}" and log.attributes["{key}"] != nil'
                 ],
                 "attributes": [{"key": by, "default_value": ""}, *team],
-                "include_resource_attributes": [{"key": k} for k in RESOURCE_ATTRIBUTES],
+                "include_resource_attributes": [
+                    {"key": k} for k in ("service.name", *cfg.attributes.labels)
+                ],
                 "histogram": {
                     "buckets": list(DURATION_BUCKETS_MS),
                     "count": "1",
@@ -280,11 +282,14 @@ def _ottl_list(keys: tuple[str, ...]) -> str:
     return "[" + ", ".join(f'"{k}"' for k in keys) + "]"
 
 
-def _resource_door(cfg: StackConfig) -> list[str]:
-    keys = RESOURCE_ATTRIBUTES + tuple(cfg.attributes.labels)
+def _resource_door(cfg: StackConfig, keys: tuple[str, ...]) -> list[str]:
+    """Keep only ``keys`` and attributes.labels of a resource, bounded; `job` (service.name) is
+    Claude Code's or stackkit's own, else "unknown"."""
     return [
-        f"keep_keys(resource.attributes, {_ottl_list(keys)})",
+        f"keep_keys(resource.attributes, {_ottl_list(keys + tuple(cfg.attributes.labels))})",
         f"truncate_all(resource.attributes, {MAX_VALUE_CHARS})",
+        'set(resource.attributes["service.name"], "unknown")'
+        f' where not IsMatch(resource.attributes["service.name"], "{SERVICE_NAME}")',
     ]
 
 
@@ -302,11 +307,7 @@ def _door(cfg: StackConfig) -> tuple[dict[str, Any], list[str], list[str]]:
             ]
         },
     }
-    resource = [
-        *_resource_door(cfg),
-        'set(resource.attributes["service.name"], "unknown")'
-        f' where not IsMatch(resource.attributes["service.name"], "{SERVICE_NAME}")',
-    ]
+    resource = _resource_door(cfg, RESOURCE_ATTRIBUTES)
     points = [f"keep_keys(datapoint.attributes, {_ottl_list(POINT_ATTRIBUTES + labels)})"]
     return accepted, resource, points
 
@@ -335,7 +336,11 @@ def _event_door(cfg: StackConfig) -> tuple[list[str], list[str]]:
         'set(log.body, "") where not IsString(log.body)',
         f'set(log.body, "") where IsString(log.body) and not IsMatch(log.body, "{EVENT_BODY}")',
     ]
-    return _resource_door(cfg), events
+    # Counts and durations are by person or team, never by machine: developers' resources
+    # (OS, version) differ, and streams of one series from several resources would each keep
+    # a running total of their own, written to that one series in turn. So an event's resource
+    # keeps only what names the series (service.name and the labels).
+    return _resource_door(cfg, ("service.name",)), events
 
 
 def _transform(context: str, statements: list[str], *before: dict[str, Any]) -> dict[str, Any]:

@@ -255,8 +255,10 @@ def overview(cfg: StackConfig) -> dict[str, Any]:
     d = d.with_panel(
         _stat(
             "Commits and pull requests",
-            f"sum(increase({promql.COMMITS}{who}[$__range]{a}))"
-            f" + sum(increase({promql.PULL_REQUESTS}{who}[$__range]{a}))",
+            # Each side may have no series yet (nobody committed, or opened a PR): a plain
+            # sum of the two would then show nothing at all.
+            f"(sum(increase({promql.COMMITS}{who}[$__range]{a})) or vector(0))"
+            f" + (sum(increase({promql.PULL_REQUESTS}{who}[$__range]{a})) or vector(0))",
             "short",
             "Commits and pull requests Claude Code created in the selected range.",
         ).span(6)
@@ -327,6 +329,10 @@ def reliability(cfg: StackConfig) -> dict[str, Any]:
         grouping = f" by ({by})" if by else ""
         return f"sum{grouping} (increase({metric}{matchers}[{window}]{a}))"
 
+    def per(title: str, metric: str, matchers: str, key: str, unit: str, about: str) -> Any:
+        """Bars of one counter's increase in the range, one per value of ``key``."""
+        return _bars(title, total(metric, matchers, key), "{{" + key + "}}", unit, about)
+
     errors, requests = total(promql.API_ERRORS, whom), total(promql.API_REQUESTS, whom)
     d = _dashboard(
         f,
@@ -380,10 +386,11 @@ def reliability(cfg: StackConfig) -> dict[str, Any]:
         )
     )
     d = d.with_panel(
-        _bars(
+        per(
             "Rate limited (429) and overloaded (529)",
-            total(promql.API_ERRORS, f('status_code=~"429|529"', model=True), "status_code"),
-            "{{status_code}}",
+            promql.API_ERRORS,
+            f('status_code=~"429|529"', model=True),
+            "status_code",
             "short",
             "Requests that failed with 429 or 529 in the selected range.",
         )
@@ -458,28 +465,31 @@ def reliability(cfg: StackConfig) -> dict[str, Any]:
         )
     )
     d = d.with_panel(
-        _bars(
+        per(
             "Sessions by start type",
-            total(promql.SESSIONS, f('start_type!="agents_view"'), "start_type"),
-            "{{start_type}}",
+            promql.SESSIONS,
+            f('start_type!="agents_view"'),
+            "start_type",
             "short",
             "Fresh, resumed and continued sessions; opening the agents view is not a session.",
         )
     )
     d = d.with_panel(
-        _bars(
+        per(
             "Active time, user and CLI",
-            total(promql.ACTIVE_TIME, who, "type"),
-            "{{type}}",
+            promql.ACTIVE_TIME,
+            who,
+            "type",
             "s",
             "Time people spent typing and reading (user) and Claude Code spent working (cli).",
         )
     )
     d = d.with_panel(
-        _bars(
+        per(
             "CLI and desktop app",
-            total(promql.SESSIONS, who, "job"),
-            "{{job}}",
+            promql.SESSIONS,
+            who,
+            "job",
             "short",
             "Sessions by the application that reported them (its service.name).",
         )

@@ -634,13 +634,18 @@ def _permission_change(team: str, user: str) -> bytes:
     return req.SerializeToString()
 
 
-def _event(body: str, attributes: dict[str, str | int]) -> bytes:
+def _event(body: str, attributes: dict[str, str | int], os_version: str = "6.1") -> bytes:
     from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
 
     req = ExportLogsServiceRequest()
     rl = req.resource_logs.add()
-    rl.resource.attributes.add(key="service.name").value.string_value = "claude-code"
-    rl.resource.attributes.add(key="team.id").value.string_value = "rel-hostile"
+    for key, value in (
+        ("service.name", "claude-code"),
+        ("team.id", "rel-hostile"),
+        ("os.type", "linux"),
+        ("os.version", os_version),
+    ):
+        rl.resource.attributes.add(key=key).value.string_value = value
     record = rl.scope_logs.add().log_records.add()
     record.time_unix_nano = time.time_ns()
     record.body.string_value = body
@@ -767,19 +772,20 @@ def test_errors_refusals_tools_and_mcp_failures_are_counted_from_real_sessions(
     )
 
 
-def test_durations_that_are_not_numbers_are_dropped_and_the_event_still_counts(
+def test_durations_that_are_not_numbers_are_dropped_and_events_of_many_machines_add_up(
     local_stack: Callable[..., LocalStack],
 ) -> None:
     """A duration of "abc", "-5", "1e308" or 10^15 ms is not measured; the request is still
-    taken and the event counted, and a number sent as a string or as an int lands in one series."""
+    taken and the event counted, and a number sent as a string or as an int lands in one series.
+    The senders' machines differ (their OS version): the team's counts still add up in one."""
     stack = local_stack()
     bad: list[str | int] = ["abc", "-5", "1e308", "12`rm`", "1" * 16, 10**15]
     good: list[str | int] = ["250", 250]
-    for duration in bad + good:
+    for i, duration in enumerate(bad + good):
         attributes = {"model": "m", "duration_ms": duration, "ttft_ms": duration}
         request = urllib.request.Request(
             f"http://127.0.0.1:{stack.cfg.collector.http.port}/v1/logs",
-            data=_event("claude_code.api_request", attributes),
+            data=_event("claude_code.api_request", attributes, os_version=f"6.{i % 2}"),
             headers={
                 "Content-Type": "application/x-protobuf",
                 "Authorization": f"Bearer {stack.token}",
@@ -792,3 +798,35 @@ def test_durations_that_are_not_numbers_are_dropped_and_the_event_still_counts(
     _wait_for_value(stack, f"sum(claude_code_api_request_duration_milliseconds_count{{{team}}})", 2)
     _wait_for_value(stack, f"sum(claude_code_api_request_duration_milliseconds_sum{{{team}}})", 500)
     assert len(stack.query(f"claude_code_api_request_duration_milliseconds_count{{{team}}}")) == 1
+
+
+def test_commits_and_pull_requests_shows_commits_while_no_pull_request_was_opened(
+    local_stack: Callable[..., LocalStack],
+) -> None:
+    """The panel adds two counters: with only commits counted it shows them, not nothing."""
+    stack = local_stack()
+    req = ExportMetricsServiceRequest()
+    rm = req.resource_metrics.add()
+    rm.resource.attributes.add(key="service.name").value.string_value = "claude-code"
+    metric = rm.scope_metrics.add().metrics.add()
+    metric.name = "claude_code.commit.count"
+    metric.sum.is_monotonic = True
+    metric.sum.aggregation_temporality = AggregationTemporality.AGGREGATION_TEMPORALITY_DELTA
+    point = metric.sum.data_points.add()
+    point.time_unix_nano = time.time_ns()
+    point.start_time_unix_nano = point.time_unix_nano - 10**9
+    point.as_int = 2
+    point.attributes.add(key="user.id").value.string_value = "committer"
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{stack.cfg.collector.http.port}/v1/metrics",
+        data=req.SerializeToString(),
+        headers={
+            "Content-Type": "application/x-protobuf",
+            "Authorization": f"Bearer {stack.token}",
+        },
+    )
+    with local_http.urlopen(request, timeout=10) as resp:
+        assert resp.status == 200
+    stack.prometheus.wait_for("claude_code_commit_count_total")
+    panel = dashboard_queries(stack.files)["Claude Code: overview / Commits and pull requests"]
+    _wait_for_value(stack, panel, 2)
