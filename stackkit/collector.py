@@ -307,7 +307,10 @@ def _door(cfg: StackConfig) -> tuple[dict[str, Any], list[str], list[str]]:
             ]
         },
     }
-    resource = _resource_door(cfg, RESOURCE_ATTRIBUTES)
+    # Merged streams (session.id or user.id dropped) are one series per person or team across
+    # machines: their resource keeps only what names the series, as events' do.
+    merged = cfg.attributes.merges_streams
+    resource = _resource_door(cfg, ("service.name",) if merged else RESOURCE_ATTRIBUTES)
     points = [f"keep_keys(datapoint.attributes, {_ottl_list(POINT_ATTRIBUTES + labels)})"]
     return accepted, resource, points
 

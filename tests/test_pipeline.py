@@ -830,3 +830,55 @@ def test_commits_and_pull_requests_shows_commits_while_no_pull_request_was_opene
     stack.prometheus.wait_for("claude_code_commit_count_total")
     panel = dashboard_queries(stack.files)["Claude Code: overview / Commits and pull requests"]
     _wait_for_value(stack, panel, 2)
+
+
+@pytest.mark.parametrize("temporality", ["delta", "cumulative"])
+def test_merged_series_from_many_machines_add_up(
+    local_stack: Callable[..., LocalStack], temporality: str
+) -> None:
+    """With session.id dropped, one person's points from two machines (their OS versions
+    differ, so do their resources) and two sessions are one merged series: it adds up."""
+    stack = local_stack(attributes={"session_id": "drop"})
+    cumulative = temporality == "cumulative"
+    # The sessions start after the Collector did (as real ones do: a running total that began
+    # before it is counted from its next point on).
+    start = time.time_ns()
+    time.sleep(0.1)
+    for step in range(1, 4):
+        for i, os_version in enumerate(("6.0", "6.1")):
+            req = ExportMetricsServiceRequest()
+            rm = req.resource_metrics.add()
+            for key, value in (
+                ("service.name", "claude-code"),
+                ("os.version", os_version),
+                ("team.id", "team-machines"),
+            ):
+                rm.resource.attributes.add(key=key).value.string_value = value
+            metric = rm.scope_metrics.add().metrics.add()
+            metric.name, metric.unit = "claude_code.cost.usage", "USD"
+            metric.sum.is_monotonic = True
+            metric.sum.aggregation_temporality = (
+                AggregationTemporality.AGGREGATION_TEMPORALITY_CUMULATIVE
+                if cumulative
+                else AggregationTemporality.AGGREGATION_TEMPORALITY_DELTA
+            )
+            point = metric.sum.data_points.add()
+            point.time_unix_nano = time.time_ns()
+            point.start_time_unix_nano = start + i if cumulative else point.time_unix_nano - 10**6
+            point.as_double = 0.25 * step if cumulative else 0.25
+            for key, value in (("user.id", "u"), ("session.id", f"s{i}"), ("model", "m")):
+                point.attributes.add(key=key).value.string_value = value
+            request = urllib.request.Request(
+                f"http://127.0.0.1:{stack.cfg.collector.http.port}/v1/metrics",
+                data=req.SerializeToString(),
+                headers={
+                    "Content-Type": "application/x-protobuf",
+                    "Authorization": f"Bearer {stack.token}",
+                },
+            )
+            with local_http.urlopen(request, timeout=10) as resp:
+                assert resp.status == 200
+        time.sleep(1.2)
+    team = '{team_id="team-machines"}'
+    _wait_for_value(stack, f"sum(claude_code_cost_usage_USD_total{team})", 1.5)
+    _wait_for_value(stack, f"count(claude_code_cost_usage_USD_total{team})", 1)
