@@ -21,6 +21,8 @@ import pytest
 from tests.e2e.conftest import Deployed
 from tests.e2e.test_docker_faults import healthy
 from tests.fixtures.alertmanager import WebhookReceiver
+from tests.fixtures.anthropic_fake import Error
+from tests.fixtures.claude import ClaudeRunner
 
 pytestmark = pytest.mark.integration
 
@@ -114,6 +116,23 @@ def test_an_alert_that_fires_reaches_the_webhook_with_its_labels(
     assert notification["receiver"] == "test-hook"
     assert notification["groupLabels"] == {"alertname": "ClaudeCodeCollectorDown"}
     healthy(deployed)
+
+
+def test_real_claude_code_failing_for_good_reaches_the_webhook(
+    deployed: Deployed, webhook_receiver: WebhookReceiver, run_claude: ClaudeRunner
+) -> None:
+    """The real CLI gets 529s until it gives up: its api_retries_exhausted event is counted in
+    the Collector, ClaudeCodeRetriesExhausted fires in Prometheus and reaches the webhook."""
+    env = deployed.client_env("grpc", "e2e-overloaded", "delta")
+    run = run_claude("overloaded", env | {"CLAUDE_CODE_MAX_RETRIES": "1"}, [Error(529), Error(529)])
+    assert run.returncode == 1, run.describe()
+    alert = webhook_receiver.wait_for("ClaudeCodeRetriesExhausted", timeout=300)
+    assert alert["labels"]["model"] and alert["labels"]["severity"] == "warning", alert
+    assert alert["labels"]["stackkit"] == deployed.name, alert
+    overloaded = deployed.query(
+        'sum(claude_code_api_error_count_total{team_id="e2e-overloaded", status_code="529"})'
+    )
+    assert overloaded and float(overloaded[0]["value"][1]) == 1, overloaded
 
 
 def _silence(d: Deployed) -> str:
