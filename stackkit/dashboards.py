@@ -521,6 +521,34 @@ def reliability(cfg: StackConfig) -> dict[str, Any]:
         )
     )
 
+    d = d.with_row(db.Row("Leaderboards"))
+    if by_person:
+        d = d.with_panel(
+            _table(
+                "Top people by tokens",
+                f"topk(10, {total(promql.TOKENS, whom, by_person)})",
+                "The ten people who used the most tokens (all types) in the selected range.",
+            )
+        )
+    if cfg.attributes.session_id != "drop":
+        d = d.with_panel(
+            _table(
+                "Top sessions by cost",
+                f"topk(10, {total(promql.COST, whom, person + 'session_id')})",
+                "The ten costliest sessions; a resumed session is one session here.",
+            )
+        )
+    d = d.with_panel(
+        per(
+            "Sessions by terminal",
+            promql.SESSIONS,
+            who,
+            "terminal_type",
+            "short",
+            "Where developers run Claude Code: their terminal or editor.",
+        )
+    )
+
     d = d.with_row(db.Row("Security"))
     d = d.with_panel(
         _table(
