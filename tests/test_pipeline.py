@@ -73,6 +73,20 @@ class LocalStack:
     def reader_query(self, promql: str) -> list[dict[str, Any]]:
         return query(self.reader, promql)
 
+    def post(self, signal: str, body: bytes) -> int:
+        """One OTLP/HTTP protobuf request (``signal``: metrics or logs) to the Collector, with
+        the token: its HTTP status."""
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{self.cfg.collector.http.port}/v1/{signal}",
+            data=body,
+            headers={
+                "Content-Type": "application/x-protobuf",
+                "Authorization": f"Bearer {self.token}",
+            },
+        )
+        with local_http.urlopen(request, timeout=10) as resp:
+            return int(resp.status)
+
     @property
     def reader(self) -> Fetch:
         """Prometheus as `status` and `verify` ask it: with the reading account's header."""
@@ -526,16 +540,7 @@ def test_a_token_holder_writes_only_claude_codes_counters_under_known_labels(
     (job, le, otelcol_instance), not huge names, keys or values, nor a target_info of 500
     labels. What is dropped is counted, and the alert on it fires."""
     stack = local_stack()
-    request = urllib.request.Request(
-        f"http://127.0.0.1:{stack.cfg.collector.http.port}/v1/metrics",
-        data=_foreign_request("team-foreign").SerializeToString(),
-        headers={
-            "Content-Type": "application/x-protobuf",
-            "Authorization": f"Bearer {stack.token}",
-        },
-    )
-    with local_http.urlopen(request, timeout=10) as resp:
-        assert resp.status == 200
+    assert stack.post("metrics", _foreign_request("team-foreign").SerializeToString()) == 200
     [cost] = stack.prometheus.wait_for('claude_code_cost_usage_USD_total{team_id="team-foreign"}')
     labels = cost["metric"]
     assert float(cost["value"][1]) == 2.5
@@ -751,16 +756,7 @@ def test_errors_refusals_tools_and_mcp_failures_are_counted_from_real_sessions(
             labels = set(stack.query(f'{histogram}_count{{team_id="{team}"}}')[0]["metric"])
             assert not labels & {"user_id", "session_id"}, labels
     # A switch to bypassPermissions, in the shape the CLI sends it.
-    request = urllib.request.Request(
-        f"http://127.0.0.1:{stack.cfg.collector.http.port}/v1/logs",
-        data=_permission_change("rel-delta", "escalating-user"),
-        headers={
-            "Content-Type": "application/x-protobuf",
-            "Authorization": f"Bearer {stack.token}",
-        },
-    )
-    with local_http.urlopen(request, timeout=10) as resp:
-        assert resp.status == 200
+    assert stack.post("logs", _permission_change("rel-delta", "escalating-user")) == 200
     for alert in (
         'ALERTS{alertname="ClaudeCodeApiOverloaded", status_code="529", alertstate="firing"}',
         'ALERTS{alertname="ClaudeCodeRetriesExhausted", alertstate="firing"}',
@@ -783,16 +779,12 @@ def test_durations_that_are_not_numbers_are_dropped_and_events_of_many_machines_
     good: list[str | int] = ["250", 250]
     for i, duration in enumerate(bad + good):
         attributes = {"model": "m", "duration_ms": duration, "ttft_ms": duration}
-        request = urllib.request.Request(
-            f"http://127.0.0.1:{stack.cfg.collector.http.port}/v1/logs",
-            data=_event("claude_code.api_request", attributes, os_version=f"6.{i % 2}"),
-            headers={
-                "Content-Type": "application/x-protobuf",
-                "Authorization": f"Bearer {stack.token}",
-            },
-        )
-        with local_http.urlopen(request, timeout=10) as resp:
-            assert resp.status == 200, duration
+        assert (
+            stack.post(
+                "logs", _event("claude_code.api_request", attributes, os_version=f"6.{i % 2}")
+            )
+            == 200
+        ), duration
     team = 'team_id="rel-hostile"'
     _wait_for_value(stack, f"sum(claude_code_api_request_count_total{{{team}}})", len(bad + good))
     _wait_for_value(stack, f"sum(claude_code_api_request_duration_milliseconds_count{{{team}}})", 2)
@@ -817,16 +809,7 @@ def test_commits_and_pull_requests_shows_commits_while_no_pull_request_was_opene
     point.start_time_unix_nano = point.time_unix_nano - 10**9
     point.as_int = 2
     point.attributes.add(key="user.id").value.string_value = "committer"
-    request = urllib.request.Request(
-        f"http://127.0.0.1:{stack.cfg.collector.http.port}/v1/metrics",
-        data=req.SerializeToString(),
-        headers={
-            "Content-Type": "application/x-protobuf",
-            "Authorization": f"Bearer {stack.token}",
-        },
-    )
-    with local_http.urlopen(request, timeout=10) as resp:
-        assert resp.status == 200
+    assert stack.post("metrics", req.SerializeToString()) == 200
     stack.prometheus.wait_for("claude_code_commit_count_total")
     panel = dashboard_queries(stack.files)["Claude Code: overview / Commits and pull requests"]
     _wait_for_value(stack, panel, 2)
@@ -868,16 +851,7 @@ def test_merged_series_from_many_machines_add_up(
             point.as_double = 0.25 * step if cumulative else 0.25
             for key, value in (("user.id", "u"), ("session.id", f"s{i}"), ("model", "m")):
                 point.attributes.add(key=key).value.string_value = value
-            request = urllib.request.Request(
-                f"http://127.0.0.1:{stack.cfg.collector.http.port}/v1/metrics",
-                data=req.SerializeToString(),
-                headers={
-                    "Content-Type": "application/x-protobuf",
-                    "Authorization": f"Bearer {stack.token}",
-                },
-            )
-            with local_http.urlopen(request, timeout=10) as resp:
-                assert resp.status == 200
+            assert stack.post("metrics", req.SerializeToString()) == 200
         time.sleep(1.2)
     team = '{team_id="team-machines"}'
     _wait_for_value(stack, f"sum(claude_code_cost_usage_USD_total{team})", 1.5)
