@@ -56,6 +56,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench import peers
+from stackkit import promql
 from stackkit.prom_client import Fetch, PrometheusError, at, query
 from stackkit.prometheus_auth import READER, READER_PASSWORD_FILE, basic_authorization
 from tests.fixtures import (
@@ -428,9 +429,9 @@ EVENT_COUNTS = {
 # Durations become histograms: each counts one observation per event that carries one (the
 # load generator's always do).
 EVENT_HISTOGRAMS = {
-    "claude_code_api_request_duration_milliseconds_count": "claude_code.api_request",
-    "claude_code_api_request_ttft_milliseconds_count": "claude_code.api_request",
-    "claude_code_tool_result_duration_milliseconds_count": "claude_code.tool_result",
+    f"{promql.API_LATENCY}_count": "claude_code.api_request",
+    f"{promql.API_TTFT}_count": "claude_code.api_request",
+    f"{promql.TOOL_DURATION}_count": "claude_code.tool_result",
 }
 
 

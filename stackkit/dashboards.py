@@ -45,6 +45,11 @@ class _Filters:
             matchers.append('model=~"$model"')
         return "{" + ", ".join(matchers) + "}"
 
+    @property
+    def person(self) -> str:
+        """The labels that name a person: the first team label and user_id, where kept."""
+        return ", ".join(label for label in (self.team, self.user) if label)
+
 
 def _query(expr: str, legend: str = "", *, instant: bool = False, ref: str = "A") -> prom.Dataquery:
     q = prom.Dataquery().expr(expr).ref_id(ref).datasource(DATASOURCE)
@@ -123,19 +128,12 @@ def _dashboard(f: _Filters, title: str, uid: str, description: str) -> db.Dashbo
     return d.with_variable(_variable("model", "Model", promql.COST, "model"))
 
 
-def _person(cfg: StackConfig, f: _Filters) -> str:
-    """The labels that name a person: the first team label and user_id, where kept."""
-    return ", ".join(
-        [prom_label(k) for k in cfg.attributes.labels[:1]] + ([f.user] if f.user else [])
-    )
-
-
 def overview(cfg: StackConfig) -> dict[str, Any]:
     """The overview a platform team opens first: spend, usage, adoption and pipeline health."""
     f = _Filters(cfg)
     who = f()
     whom = f(model=True)
-    person = _person(cfg, f)
+    person = f.person
     cost = promql.COST
     tokens = promql.TOKENS
     a = promql.anchor(cfg)
@@ -321,7 +319,7 @@ def reliability(cfg: StackConfig) -> dict[str, Any]:
     the safety rails off: the questions after cost, from Claude Code's events and labels."""
     f = _Filters(cfg)
     who, whom = f(), f(model=True)
-    by_person = _person(cfg, f)
+    by_person = f.person
     person = f"{by_person}, " if by_person else ""
     a = promql.anchor(cfg)
 

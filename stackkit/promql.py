@@ -37,10 +37,17 @@ TOOL_DECISIONS = event_count("tool_decision")
 PROMPTS = event_count("user_prompt")
 PERMISSION_MODE_CHANGES = event_count("permission_mode_changed")
 MCP_CONNECTIONS = event_count("mcp_server_connection")
-# Histograms (classic buckets) of durations from events, in milliseconds.
-API_LATENCY = "claude_code_api_request_duration_milliseconds"
-API_TTFT = "claude_code_api_request_ttft_milliseconds"
-TOOL_DURATION = "claude_code_tool_result_duration_milliseconds"
+
+
+def event_duration(name: str) -> str:
+    """The Prometheus name of the Collector's histogram of one event duration (in ms)."""
+    return f"claude_code_{name.replace('.', '_')}_milliseconds"
+
+
+# Histograms (classic buckets) of durations from events.
+API_LATENCY = event_duration("api_request.duration")
+API_TTFT = event_duration("api_request.ttft")
+TOOL_DURATION = event_duration("tool_result.duration")
 
 
 # Labels that already mean something in this stack: Prometheus' own, those Claude Code's points

@@ -615,41 +615,13 @@ MISSING_MCP_SERVER = '{"mcpServers": {"gone": {"command": "/nonexistent/mcp-serv
 ONE_RETRY = {"CLAUDE_CODE_MAX_RETRIES": "1"}
 
 
-def _permission_change(team: str, user: str) -> bytes:
-    """A permission_mode_changed event as Claude Code 2.1.332 sends one (from its source: keys
-    from_mode, to_mode, trigger), which `claude -p` cannot be made to send."""
+def _event(body: str, attributes: dict[str, str | int], resource: dict[str, str]) -> bytes:
+    """One event (log record) from Claude Code's service, with the resource attributes given."""
     from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
 
     req = ExportLogsServiceRequest()
     rl = req.resource_logs.add()
-    rl.resource.attributes.add(key="service.name").value.string_value = "claude-code"
-    rl.resource.attributes.add(key="team.id").value.string_value = team
-    record = rl.scope_logs.add().log_records.add()
-    record.time_unix_nano = time.time_ns()
-    record.body.string_value = "claude_code.permission_mode_changed"
-    for key, value in (
-        ("user.id", user),
-        ("session.id", "escalating-session"),
-        ("event.name", "permission_mode_changed"),
-        ("from_mode", "default"),
-        ("to_mode", "bypassPermissions"),
-        ("trigger", "user"),
-    ):
-        record.attributes.add(key=key).value.string_value = value
-    return req.SerializeToString()
-
-
-def _event(body: str, attributes: dict[str, str | int], os_version: str = "6.1") -> bytes:
-    from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
-
-    req = ExportLogsServiceRequest()
-    rl = req.resource_logs.add()
-    for key, value in (
-        ("service.name", "claude-code"),
-        ("team.id", "rel-hostile"),
-        ("os.type", "linux"),
-        ("os.version", os_version),
-    ):
+    for key, value in {"service.name": "claude-code", **resource}.items():
         rl.resource.attributes.add(key=key).value.string_value = value
     record = rl.scope_logs.add().log_records.add()
     record.time_unix_nano = time.time_ns()
@@ -659,6 +631,43 @@ def _event(body: str, attributes: dict[str, str | int], os_version: str = "6.1")
             record.attributes.add(key=key).value.int_value = value
         else:
             record.attributes.add(key=key).value.string_value = value
+    return req.SerializeToString()
+
+
+def _sum(
+    name: str,
+    value: float,
+    attributes: dict[str, str],
+    resource: dict[str, str],
+    *,
+    unit: str = "",
+    cumulative_since: int | None = None,
+) -> bytes:
+    """One monotonic sum point from Claude Code's service: a delta, or a running total since
+    ``cumulative_since`` (ns)."""
+    req = ExportMetricsServiceRequest()
+    rm = req.resource_metrics.add()
+    for key, val in {"service.name": "claude-code", **resource}.items():
+        rm.resource.attributes.add(key=key).value.string_value = val
+    metric = rm.scope_metrics.add().metrics.add()
+    metric.name, metric.unit = name, unit
+    metric.sum.is_monotonic = True
+    metric.sum.aggregation_temporality = (
+        AggregationTemporality.AGGREGATION_TEMPORALITY_DELTA
+        if cumulative_since is None
+        else AggregationTemporality.AGGREGATION_TEMPORALITY_CUMULATIVE
+    )
+    point = metric.sum.data_points.add()
+    point.time_unix_nano = time.time_ns()
+    point.start_time_unix_nano = (
+        point.time_unix_nano - 10**6 if cumulative_since is None else cumulative_since
+    )
+    if isinstance(value, int):
+        point.as_int = value
+    else:
+        point.as_double = value
+    for key, val in attributes.items():
+        point.attributes.add(key=key).value.string_value = val
     return req.SerializeToString()
 
 
@@ -755,8 +764,18 @@ def test_errors_refusals_tools_and_mcp_failures_are_counted_from_real_sessions(
             # By model or tool and team only: never by person or session.
             labels = set(stack.query(f'{histogram}_count{{team_id="{team}"}}')[0]["metric"])
             assert not labels & {"user_id", "session_id"}, labels
-    # A switch to bypassPermissions, in the shape the CLI sends it.
-    assert stack.post("logs", _permission_change("rel-delta", "escalating-user")) == 200
+    # A switch to bypassPermissions, as Claude Code 2.1.332 sends one (from its source: keys
+    # from_mode, to_mode, trigger), which `claude -p` cannot be made to send.
+    escalation = {
+        "user.id": "escalating-user",
+        "session.id": "escalating-session",
+        "event.name": "permission_mode_changed",
+        "from_mode": "default",
+        "to_mode": "bypassPermissions",
+        "trigger": "user",
+    }
+    change = _event("claude_code.permission_mode_changed", escalation, {"team.id": "rel-delta"})
+    assert stack.post("logs", change) == 200
     for alert in (
         'ALERTS{alertname="ClaudeCodeApiOverloaded", status_code="529", alertstate="firing"}',
         'ALERTS{alertname="ClaudeCodeRetriesExhausted", alertstate="firing"}',
@@ -781,7 +800,12 @@ def test_durations_that_are_not_numbers_are_dropped_and_events_of_many_machines_
         attributes = {"model": "m", "duration_ms": duration, "ttft_ms": duration}
         assert (
             stack.post(
-                "logs", _event("claude_code.api_request", attributes, os_version=f"6.{i % 2}")
+                "logs",
+                _event(
+                    "claude_code.api_request",
+                    attributes,
+                    {"team.id": "rel-hostile", "os.type": "linux", "os.version": f"6.{i % 2}"},
+                ),
             )
             == 200
         ), duration
@@ -797,19 +821,8 @@ def test_commits_and_pull_requests_shows_commits_while_no_pull_request_was_opene
 ) -> None:
     """The panel adds two counters: with only commits counted it shows them, not nothing."""
     stack = local_stack()
-    req = ExportMetricsServiceRequest()
-    rm = req.resource_metrics.add()
-    rm.resource.attributes.add(key="service.name").value.string_value = "claude-code"
-    metric = rm.scope_metrics.add().metrics.add()
-    metric.name = "claude_code.commit.count"
-    metric.sum.is_monotonic = True
-    metric.sum.aggregation_temporality = AggregationTemporality.AGGREGATION_TEMPORALITY_DELTA
-    point = metric.sum.data_points.add()
-    point.time_unix_nano = time.time_ns()
-    point.start_time_unix_nano = point.time_unix_nano - 10**9
-    point.as_int = 2
-    point.attributes.add(key="user.id").value.string_value = "committer"
-    assert stack.post("metrics", req.SerializeToString()) == 200
+    commits = _sum("claude_code.commit.count", 2, {"user.id": "committer"}, {})
+    assert stack.post("metrics", commits) == 200
     stack.prometheus.wait_for("claude_code_commit_count_total")
     panel = dashboard_queries(stack.files)["Claude Code: overview / Commits and pull requests"]
     _wait_for_value(stack, panel, 2)
@@ -829,29 +842,15 @@ def test_merged_series_from_many_machines_add_up(
     time.sleep(0.1)
     for step in range(1, 4):
         for i, os_version in enumerate(("6.0", "6.1")):
-            req = ExportMetricsServiceRequest()
-            rm = req.resource_metrics.add()
-            for key, value in (
-                ("service.name", "claude-code"),
-                ("os.version", os_version),
-                ("team.id", "team-machines"),
-            ):
-                rm.resource.attributes.add(key=key).value.string_value = value
-            metric = rm.scope_metrics.add().metrics.add()
-            metric.name, metric.unit = "claude_code.cost.usage", "USD"
-            metric.sum.is_monotonic = True
-            metric.sum.aggregation_temporality = (
-                AggregationTemporality.AGGREGATION_TEMPORALITY_CUMULATIVE
-                if cumulative
-                else AggregationTemporality.AGGREGATION_TEMPORALITY_DELTA
+            cost = _sum(
+                "claude_code.cost.usage",
+                0.25 * step if cumulative else 0.25,
+                {"user.id": "u", "session.id": f"s{i}", "model": "m"},
+                {"os.version": os_version, "team.id": "team-machines"},
+                unit="USD",
+                cumulative_since=start + i if cumulative else None,
             )
-            point = metric.sum.data_points.add()
-            point.time_unix_nano = time.time_ns()
-            point.start_time_unix_nano = start + i if cumulative else point.time_unix_nano - 10**6
-            point.as_double = 0.25 * step if cumulative else 0.25
-            for key, value in (("user.id", "u"), ("session.id", f"s{i}"), ("model", "m")):
-                point.attributes.add(key=key).value.string_value = value
-            assert stack.post("metrics", req.SerializeToString()) == 200
+            assert stack.post("metrics", cost) == 200
         time.sleep(1.2)
     team = '{team_id="team-machines"}'
     _wait_for_value(stack, f"sum(claude_code_cost_usage_USD_total{team})", 1.5)
