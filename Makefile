@@ -11,7 +11,10 @@ TEST_WORKERS ?= 3
 
 install:  ## stackkit and its locked dependencies in .venv (the pinned uv is installed from PyPI if missing)
 	@test -n "$(UV)" || { echo "make: cannot install uv (see the message above)" >&2; exit 1; }
-	$(UV) sync --frozen
+	@# Bytecode compiled at install (uv does not by default): a venv that cannot be written to,
+	@# or PYTHONDONTWRITEBYTECODE, would otherwise compile every import on every run (render
+	@# 0.65 s instead of 0.35 s, and the same on `stackkit env`'s cold path).
+	$(UV) sync --frozen --compile-bytecode
 
 up: install  ## install, then bring the stack up on this machine's Docker (see tools/local-stack.sh)
 	tools/local-stack.sh $(CONFIG)
