@@ -16,7 +16,7 @@ from stackkit.endpoint import resolve_endpoint
 from stackkit.env import ClientSettings, Endpoint, encode_resource_attributes, env_vars, format_env
 from stackkit.errors import StackkitError
 from stackkit.state import OUTPUTS_FILE, stack_dir, write_private
-from tests.toolchain import require_shell
+from tests.toolchain import require_shell, shell_params
 
 ROOT = Path(__file__).resolve().parent.parent
 # Everything a shell could mangle: quotes of both kinds, $, backticks, backslashes, spaces,
@@ -82,7 +82,7 @@ SHELLS = {
 }
 
 
-@pytest.mark.parametrize("shell", sorted(SHELLS))
+@pytest.mark.parametrize("shell", shell_params(SHELLS))
 def test_values_survive_the_real_shell(shell: str) -> None:
     require_shell(shell)
     env = {"STACKKIT_T1": NASTY, "STACKKIT_T2": "Authorization=Bearer a'b\"c$d", "STACKKIT_T3": ""}
@@ -137,7 +137,7 @@ EVAL = {
 }
 
 
-@pytest.mark.parametrize("shell", sorted(EVAL))
+@pytest.mark.parametrize("shell", shell_params(EVAL))
 def test_readme_line_works_in_the_real_shell(shell: str, tmp_path: Path) -> None:
     """What the README tells people to put in their start-up file, run by the real shell."""
     require_shell(shell)

@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from stackkit.shells import format_env
-from tests.toolchain import require_shell
+from tests.toolchain import require_shell, shell_params
 
 # Quotes of every kind (PowerShell reads ‘ ’ ‚ ‛ as '), expansions, escapes, globs, separators.
 SPECIAL = list("'\"`$\\!*?[]{}()<>|&;#~%^=, \t\n\r") + ["\u2018", "\u2019", "\u201a", "\u201b"]
@@ -64,7 +64,7 @@ def evaluate(shell: str, env: dict[str, str], tmp_path: Path) -> dict[str, str]:
     return {k: seen.get(k, "<unset>") for k in env}
 
 
-@pytest.mark.parametrize("shell", sorted(SHELLS))
+@pytest.mark.parametrize("shell", shell_params(SHELLS))
 @settings(
     max_examples=25,
     deadline=None,
@@ -91,7 +91,7 @@ HOSTILE = {
 }
 
 
-@pytest.mark.parametrize("shell", sorted(SHELLS))
+@pytest.mark.parametrize("shell", shell_params(SHELLS))
 def test_hostile_values_run_nothing(shell: str, tmp_path: Path) -> None:
     assert evaluate(shell, HOSTILE, tmp_path) == HOSTILE
 

@@ -22,7 +22,11 @@ import os
 import shutil
 import subprocess
 import threading
+from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
+
+import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 TOOLS_DIR = REPO / "tools"
@@ -133,11 +137,23 @@ def ensure_binary(tool: str, name: str) -> Path:
     return path
 
 
+INSTALLED_SHELLS = ("zsh", "fish")
+
+
+def shell_params(shells: Iterable[str]) -> list[Any]:
+    """``shells`` for ``parametrize``: the ones tools/install-shells.sh installs are
+    integration tests (a fresh machine has none of them, and `make test-fast` builds nothing)."""
+    return [
+        pytest.param(s, marks=pytest.mark.integration) if s in INSTALLED_SHELLS else s
+        for s in sorted(shells)
+    ]
+
+
 def require_shell(shell: str) -> str:
     """The path of ``shell``; zsh and fish are installed (tools/install-shells.sh) when missing,
     and a failed install fails the test with the installer's own words, never a skip."""
     found = shutil.which(shell)
-    if found is None and shell in ("zsh", "fish"):
+    if found is None and shell in INSTALLED_SHELLS:
         try:
             ensure("shells")
         except ToolBuildError as exc:
