@@ -102,8 +102,8 @@ def timed(command: Callable[[], None], urls: list[str] | None = None) -> tuple[f
 
 
 def kubernetes(runs: int) -> str:
-    """`stackkit up` on the tests' real single-node cluster: cold, no-op, a Collector change
-    (a rolling update that waits for the new pods), `down --purge`."""
+    """`stackkit up` on the tests' real single-node cluster: cold, no-op, after an edit by hand,
+    a Collector change (a rolling update that waits for the new pods), `down --purge`."""
     from stackkit.versions import IMAGES
     from tests.fixtures.kube import start_cluster, stop_cluster
 
@@ -147,6 +147,12 @@ def kubernetes(runs: int) -> str:
                 (work / "stackkit.yaml").write_text(yaml.safe_dump(config))
                 step("up, cold (every workload Ready)", cli("up"))
                 step("up, no-op", cli("up"))
+                # Behind stackkit's back: what `up` must notice and repair (Pulumi refreshes).
+                cluster.kubectl(
+                    "scale", "deployment", "grafana", "-n", f"bench-{run}", "--replicas=0"
+                )
+                step("up, after an edit by hand (repaired)", cli("up"))
+                step("up, no-op after the repair", cli("up"))
                 config["collector"] = {"max_stale": "10m"}
                 (work / "stackkit.yaml").write_text(yaml.safe_dump(config))
                 step("up, Collector change (rolling update)", cli("up"))

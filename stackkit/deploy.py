@@ -2,7 +2,8 @@
 
 Checks that can fail without changing anything run first (:mod:`stackkit.preflight`); Pulumi
 runs through :mod:`stackkit.pulumi_stack`. A Docker `up` whose desired state has not changed
-returns without starting Pulumi (:mod:`stackkit.unchanged`).
+returns without starting Pulumi, and so does a Kubernetes one whose objects are all as the last
+`up` left them (:mod:`stackkit.unchanged`).
 """
 
 from __future__ import annotations
@@ -189,13 +190,33 @@ def kubernetes_args(cfg: StackConfig, running: bool = True) -> Any:
     )
 
 
-def _kube_program(cfg: StackConfig, running: bool) -> Callable[[], None]:
-    kube_args = kubernetes_args(cfg, running)
+def _kube_program(cfg: StackConfig, running: bool, kube_args: Any = None) -> Callable[[], None]:
+    kube_args = kube_args or kubernetes_args(cfg, running)
 
     def kube_program() -> None:
         import_stacks().KubernetesStack(cfg.name, kube_args)
 
     return kube_program
+
+
+def _kube_objects(kube_args: Any) -> list[dict[str, Any]]:
+    """Every object the Kubernetes program applies (the namespace, the components', the
+    Secrets)."""
+    return [
+        kube_args.namespace,
+        *(o for docs in kube_args.objects.values() for o in docs),
+        *kube_args.secrets,
+    ]
+
+
+def _kube_seen(cfg: StackConfig, cluster: Any, kube_args: Any) -> tuple[str, str]:
+    """The fingerprint of this Kubernetes deploy, and how the cluster compares with the last
+    `up` (:func:`stackkit.unchanged.compare_kubernetes`)."""
+    from . import unchanged
+
+    facts = {"server": cluster.server, "context": cluster.context}
+    stamp = unchanged.fingerprint(cfg, secret_values(cfg), facts)
+    return stamp, unchanged.compare_kubernetes(cfg, stamp, _kube_objects(kube_args), cluster)
 
 
 def _docker_program(cfg: StackConfig, args: Any) -> Callable[[], None]:
@@ -299,17 +320,39 @@ def up(cfg: StackConfig, progress: Progress = _quiet, adopt_volumes: bool = Fals
 
 
 def _up_kubernetes(cfg: StackConfig, progress: Progress) -> Result:
-    from .kube_status import diagnose, endpoints
+    from . import unchanged
+    from .kube_status import diagnose
 
+    cluster = preflight.cluster(cfg)
+    kube_args = kubernetes_args(cfg, True)
+    stamp, seen = _kube_seen(cfg, cluster, kube_args)
+    last = read_outputs(cfg.name)
+    if last and seen == "unchanged":
+        # Where developers reach it may still move (a load balancer's address comes later).
+        return Result({}, _kube_outputs(cfg, cluster))
     preflight.kubernetes(cfg, build(cfg), progress)
+    refresh = seen == "drifted"
+    if refresh:
+        progress("the stack changed outside stackkit: Pulumi looks at it first")
     try:
-        outcome = pulumi_stack.run(cfg, "up", _kube_program(cfg, True), progress)
+        outcome = pulumi_stack.run(
+            cfg, "up", _kube_program(cfg, True, kube_args), progress, refresh=refresh
+        )
     except DeployError as e:
-        raise DeployError(f"{e}{diagnose(cfg, preflight.cluster(cfg))}") from e
-    outputs = endpoints(cfg, preflight.cluster(cfg))
+        raise DeployError(f"{e}{diagnose(cfg, cluster)}") from e
+    outputs = _kube_outputs(cfg, cluster)
+    unchanged.record_kubernetes(cfg, stamp, _kube_objects(kube_args), cluster)
+    return Result(outcome.changes, outputs)
+
+
+def _kube_outputs(cfg: StackConfig, cluster: Any) -> dict[str, Any]:
+    """Where the deployed stack is reached, read from the cluster and saved for `status`."""
+    from .kube_status import endpoints
+
+    outputs = endpoints(cfg, cluster)
     outputs["target"] = cfg.target
     write_private(stack_dir(cfg.name) / OUTPUTS_FILE, json.dumps(outputs, indent=2, sort_keys=True))
-    return Result(outcome.changes, outputs)
+    return outputs
 
 
 def _program(cfg: StackConfig, running: bool) -> Callable[[], None]:
@@ -326,6 +369,8 @@ def preview(cfg: StackConfig, progress: Progress = _quiet) -> Result:
     refresh = False
     if cfg.target == "kubernetes":
         preflight.kubernetes(cfg, build(cfg), progress)
+        # As `up` would: what was changed behind stackkit's back is looked at first.
+        refresh = _kube_seen(cfg, preflight.cluster(cfg), kubernetes_args(cfg))[1] == "drifted"
     else:
         from . import unchanged
 

@@ -19,6 +19,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -123,6 +124,30 @@ class Cluster:
     ) -> tuple[int, Any]:
         """One API call; returns (status, parsed JSON or text). Network failures raise."""
         headers, cert, key = self._credentials()
+        return self._send(method, path, body, timeout, headers, self._ssl(cert, key))
+
+    def get_many(self, paths: list[str], timeout: float = 15.0) -> list[tuple[int, Any]]:
+        """GET each of ``paths`` (a few at a time, one set of credentials and one TLS context
+        for all); returns (status, parsed body) in the order of ``paths``."""
+        if not paths:
+            return []
+        headers, cert, key = self._credentials()
+        ctx = self._ssl(cert, key)
+        with ThreadPoolExecutor(max_workers=min(8, len(paths))) as pool:
+            return list(
+                pool.map(lambda p: self._send("GET", p, None, timeout, headers, ctx), paths)
+            )
+
+    def _send(
+        self,
+        method: str,
+        path: str,
+        body: Any,
+        timeout: float,
+        headers: dict[str, str],
+        ctx: ssl.SSLContext,
+    ) -> tuple[int, Any]:
+        headers = dict(headers)
         data = None
         if body is not None:
             data = json.dumps(body).encode()
@@ -131,7 +156,7 @@ class Cluster:
             self.server.rstrip("/") + path, data=data, method=method, headers=headers
         )
         try:
-            with urllib.request.urlopen(req, timeout=timeout, context=self._ssl(cert, key)) as r:
+            with urllib.request.urlopen(req, timeout=timeout, context=ctx) as r:
                 return r.status, _parse(r.read())
         except urllib.error.HTTPError as e:
             return e.code, _parse(e.read())

@@ -157,6 +157,34 @@ def test_preview_up_and_nothing_to_do(kube_stack: KubeStack) -> None:
     assert "up would make: no changes" in again.stderr, again.stderr
 
 
+def _pulumi_updates(stack: KubeStack) -> int:
+    """How many updates the Pulumi backend recorded for the stack (one history file each)."""
+    return len(list(Path(stack.env["STACKKIT_STATE_DIR"]).rglob("*.history.json")))
+
+
+def test_nothing_to_do_skips_pulumi_and_drift_is_repaired(kube_stack: KubeStack) -> None:
+    ns, cluster = kube_stack.namespace, kube_stack.cluster
+    before = _pulumi_updates(kube_stack)
+    assert before >= 2, "the module's first `up`s ran through Pulumi"
+    idle = kube_stack.stackkit("up")
+    assert "done: no changes" in idle.stderr, idle.stderr
+    assert _pulumi_updates(kube_stack) == before, "a no-op `up` on a cluster starts no Pulumi"
+    # Behind stackkit's back: Grafana scaled to zero, a NetworkPolicy deleted.
+    cluster.kubectl("scale", "deployment", "grafana", "-n", ns, "--replicas=0")
+    cluster.kubectl("delete", "networkpolicy", "prometheus", "-n", ns)
+    repaired = kube_stack.stackkit("up")
+    assert "changed outside stackkit" in repaired.stderr, repaired.stderr
+    assert _pulumi_updates(kube_stack) > before
+    grafana = cluster.kubectl_json("get", "deployment", "grafana", "-n", ns)
+    assert grafana["spec"]["replicas"] == 1, "the replica count stackkit sets is back"
+    assert (
+        cluster.kubectl("get", "networkpolicy", "prometheus", "-n", ns, check=False).returncode == 0
+    )
+    after = _pulumi_updates(kube_stack)
+    again = kube_stack.timed("up_noop_after_repair_s", "up")
+    assert "done: no changes" in again.stderr and _pulumi_updates(kube_stack) == after
+
+
 def test_status_shows_rollouts_and_urls(kube_stack: KubeStack) -> None:
     status = kube_stack.stackkit("status", check=False)
     assert status.returncode == 0, status.stdout + status.stderr
