@@ -274,7 +274,8 @@ def up(
     )
     say(f"  Prometheus:         {out['prometheus_url']}")
     if "alertmanager_url" in out:
-        say(f"  Alertmanager:       {out['alertmanager_url']}  (Prometheus' user and password)")
+        login = "  (Prometheus' user and password)" if cfg.target == "docker" else ""
+        say(f"  Alertmanager:       {out['alertmanager_url']}{login}")
     for protocol, url in sorted(out.get("otlp_endpoints", {}).items()):
         say(f"  OTLP {protocol + ':':<15}{url}")
     say('next: eval "$(stackkit env)"   # then start claude in that shell')

@@ -587,16 +587,11 @@ class StackConfig(_Model):
         am, prom = self.alertmanager, self.prometheus
         if am.enabled is not None:
             return am.enabled
-        return self.target == "docker" and prom.mode == "deploy" and not prom.alertmanager_url
+        return prom.mode == "deploy" and not prom.alertmanager_url
 
     @model_validator(mode="after")
     def _alertmanager_fits(self) -> StackConfig:
         am, prom = self.alertmanager, self.prometheus
-        if am.enabled and self.target != "docker":
-            raise ValueError(
-                "alertmanager.enabled: the stack's Alertmanager runs on target docker only so "
-                "far; on kubernetes set prometheus.alertmanager_url to yours"
-            )
         if am.enabled and prom.mode != "deploy":
             raise ValueError(
                 f"alertmanager.enabled: prometheus.mode {prom.mode} evaluates no alert here; "
@@ -610,7 +605,7 @@ class StackConfig(_Model):
         if am.receivers and not self.runs_alertmanager:
             raise ValueError(
                 "alertmanager.receivers: this stack runs no Alertmanager (it does with "
-                "prometheus.mode deploy on target docker, without prometheus.alertmanager_url)"
+                "prometheus.mode deploy, without prometheus.alertmanager_url)"
             )
         return self
 

@@ -12,7 +12,7 @@ import urllib.parse
 from dataclasses import dataclass
 from typing import Any
 
-from . import kube_api
+from . import alertmanager, kube_api
 from .config import StackConfig
 from .manifests import PART_OF
 from .model import OTELCOL_HOST, PROMETHEUS_HOST
@@ -60,7 +60,7 @@ def endpoints(cfg: StackConfig, cluster: kube_api.Cluster) -> dict[str, Any]:
             ingressed.append("http/protobuf")
         if ing.grafana_host and cfg.grafana.mode == "deploy":
             grafana_url = f"{web}://{ing.grafana_host}"
-    return {
+    out = {
         "otlp_endpoints": otlp,
         "exposure": kind,
         "ingress_protocols": ingressed,
@@ -69,6 +69,9 @@ def endpoints(cfg: StackConfig, cluster: kube_api.Cluster) -> dict[str, Any]:
         "namespace": ns,
         "context": cluster.context,
     }
+    if cfg.runs_alertmanager:
+        out["alertmanager_url"] = f"http://{alertmanager.HOST}.{ns}.svc:{cfg.alertmanager.port}"
+    return out
 
 
 def prometheus_fetch(cfg: StackConfig, cluster: kube_api.Cluster) -> str | Fetch:

@@ -487,6 +487,19 @@ def manifests(
         ]
     else:
         out[f"{PREFIX}/prometheus-operator.yaml"] = _operator(o, cfg, stack, files)
+    if _has(stack, "alertmanager"):
+        am = stack.component("alertmanager")
+        out[f"{PREFIX}/alertmanager.yaml"] = [
+            o.config_map(am),
+            o.claim(am),
+            # One instance (no gossip): a new pod after the old one, with its silences.
+            o.deployment(am, rolling=False),
+            o.service(am, am.name, ("operators",)),
+            # Only Prometheus sends it alerts.
+            o.network_policy(
+                am, [{"from": o.from_pods("prometheus"), "ports": o.ports(am, "operators")}]
+            ),
+        ]
     if _has(stack, "grafana"):
         graf = stack.component("grafana")
         out[f"{PREFIX}/grafana.yaml"] = [

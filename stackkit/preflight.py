@@ -133,9 +133,10 @@ def _storage_fits(cfg: StackConfig, stack: model.Stack, storage_class: dict[str,
     if provisioner not in IGNORE_FSGROUP or not claims or cfg.kubernetes.volume_init:
         return
     name = storage_class["metadata"]["name"]
+    who = " and ".join(filter(None, (", ".join(claims[:-1]), claims[-1])))
     raise DeployError(
         f"StorageClass {name} ({provisioner}) gives volumes that root owns and ignores fsGroup: "
-        f"{' and '.join(claims)}, which run as non-root users, could not write theirs. Set "
+        f"{who}, which run as non-root users, could not write theirs. Set "
         "kubernetes.volume_init: true (an init container gives each volume to its user), or "
         "choose a StorageClass that applies fsGroup (kubernetes.storage_class); nothing was "
         "changed"

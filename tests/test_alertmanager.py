@@ -13,6 +13,7 @@ import yaml
 from stackkit import deploy
 from stackkit.config import StackConfig
 from stackkit.errors import ConfigError, DeployError
+from stackkit.manifests import manifests
 from stackkit.output import write
 from stackkit.render import Files, render
 
@@ -57,7 +58,7 @@ def _problems(**data: Any) -> str:
     [
         ({}, True),
         ({"prometheus": {"alertmanager_url": "http://am.example.com:9093"}}, False),
-        ({"target": "kubernetes"}, False),
+        ({"target": "kubernetes"}, True),
         ({"alertmanager": {"enabled": False}}, False),
         (
             {
@@ -84,17 +85,28 @@ def test_on_by_default_where_the_stack_evaluates_alerts(data: dict[str, Any], ru
     if runs:
         manager = alerting["alertmanagers"][0]
         assert manager["static_configs"] == [{"targets": ["alertmanager:9093"]}]
-        assert manager["basic_auth"]["password_file"] == "/etc/prometheus/secrets/password"
+        if cfg.target == "docker":
+            assert manager["basic_auth"]["password_file"] == "/etc/prometheus/secrets/password"
+        else:  # No credential on a cluster (yet): its NetworkPolicy lets only Prometheus in.
+            assert "basic_auth" not in manager
+            objects = manifests(cfg, deploy.build(cfg), {str(p): t for p, t in files.items()})
+            policy = next(
+                o for o in objects["kubernetes/alertmanager.yaml"] if o["kind"] == "NetworkPolicy"
+            )
+            assert policy["spec"]["ingress"] == [
+                {
+                    "from": [{"podSelector": {"matchLabels": {
+                        "app.kubernetes.io/name": "prometheus",
+                        "app.kubernetes.io/instance": cfg.name,
+                    }}}],
+                    "ports": [{"port": 9093, "protocol": "TCP"}],
+                }
+            ]  # fmt: skip
 
 
 @pytest.mark.parametrize(
     ("data", "field", "says"),
     [
-        (
-            {"target": "kubernetes", "alertmanager": {"enabled": True}},
-            "",
-            "runs on target docker only",
-        ),
         (
             {
                 "prometheus": {"alertmanager_url": "http://am.example.com"},
@@ -103,7 +115,15 @@ def test_on_by_default_where_the_stack_evaluates_alerts(data: dict[str, Any], ru
             "",
             "alerts go to one Alertmanager",
         ),
-        ({"target": "kubernetes", "alertmanager": {"receivers": [WEBHOOK]}}, "", "runs no"),
+        (
+            {
+                "target": "kubernetes",
+                "prometheus": {"alertmanager_url": "http://am.example.com:9093"},
+                "alertmanager": {"receivers": [WEBHOOK]},
+            },
+            "",
+            "runs no",
+        ),
         ({"alertmanager": {"receivers": [WEBHOOK, WEBHOOK]}}, "alertmanager", "unique"),
         ({"alertmanager": {"port": 9090}}, "", "prometheus.port and alertmanager.port"),
         ({"alertmanager": {"recievers": []}}, "alertmanager.recievers", "unknown key"),

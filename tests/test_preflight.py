@@ -307,7 +307,10 @@ def test_storage_that_ignores_fsgroup_needs_volume_init(fake_api: FakeApi) -> No
         preflight.kubernetes(K8S, deploy.build(K8S), _quiet)
     message = str(info.value)
     assert message.startswith("StorageClass standard (kubernetes.io/host-path) gives volumes")
-    assert "prometheus and grafana" in message and "kubernetes.volume_init: true" in message
+    assert (
+        "prometheus, alertmanager and grafana" in message
+        and "kubernetes.volume_init: true" in message
+    )
     for fine in (
         {"kubernetes": {"volume_init": True}},
         {"kubernetes": {"storage_class": "csi"}},

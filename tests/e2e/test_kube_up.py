@@ -28,6 +28,7 @@ from stackkit.kube_status import prometheus_fetch
 from stackkit.prom_client import query
 from stackkit.versions import IMAGES
 from tests.e2e.conftest import CliStack
+from tests.fixtures.alertmanager import WebhookReceiver
 from tests.fixtures.anthropic_fake import Error
 from tests.fixtures.claude import ClaudeRunner
 from tests.fixtures.docker import DockerEngine
@@ -49,6 +50,7 @@ pytestmark = pytest.mark.integration
 # The teams whose sessions the module keeps in ``kube_stack.totals``: each test that adds to
 # them runs sessions as one of these; the restart tests read them all back.
 KEPT = '{team_id=~"k8s-(delta|cumulative|resume-[0-9]+|rollout)"}'
+HOOK_ENV = "STACKKIT_TEST_HOOK_URL"
 
 
 @dataclass
@@ -143,7 +145,7 @@ def test_preview_up_and_nothing_to_do(kube_stack: KubeStack) -> None:
 
     first = kube_stack.timed("up_cold_s", "up")
     assert "created" in first.stderr, first.stderr
-    for component in ("otelcol", "prometheus", "grafana"):
+    for component in ("otelcol", "prometheus", "alertmanager", "grafana"):
         pods = kube_stack.pods(component)
         assert pods and all(
             c["ready"] and "running" in c["state"]
@@ -263,6 +265,49 @@ def test_verify_through_the_cluster(kube_stack: KubeStack) -> None:
     assert "step 4/4 ok" in result.stderr, result.stderr
 
 
+def test_alerts_reach_a_webhook_from_the_cluster(
+    kube_stack: KubeStack, webhook_receiver: WebhookReceiver, run_claude: ClaudeRunner
+) -> None:
+    """The stack's Alertmanager in the cluster: the real CLI gets 529s until it gives up, the
+    Collector counts its api_retries_exhausted event, ClaudeCodeRetriesExhausted fires in the
+    cluster's Prometheus and its Alertmanager posts it to a webhook on the node's address."""
+    token = "hook-token-K8s27q"
+    url = f"http://{kube_stack.cluster.node_ip}:{webhook_receiver.port}/hook?token={token}"
+    kube_stack.env[HOOK_ENV] = url  # every later `up` of the module needs it too
+    kube_stack.config["alertmanager"] = {
+        "group_wait": "1s",
+        "group_interval": "1s",
+        "repeat_interval": "1m",
+        "receivers": [{"name": "test-hook", "webhook": {"url_env": HOOK_ENV}}],
+    }
+    kube_stack.write_config()
+    result = kube_stack.stackkit("up")
+    assert token not in result.stdout + result.stderr
+    changed = [
+        line
+        for line in result.stderr.splitlines()
+        if re.match(r"  (created|deleted|replaced|updated)", line)
+    ]
+    assert changed and all("alertmanager" in line for line in changed), result.stderr
+    assert (
+        kube_stack.outputs["alertmanager_url"]
+        == f"http://alertmanager.{kube_stack.namespace}.svc:9093"
+    )
+    fetch = prometheus_fetch(kube_stack.cfg(), load(kube_stack.cfg().kubernetes.kubeconfig))
+    assert callable(fetch)
+    found = json.loads(fetch("/api/v1/alertmanagers", 10))
+    assert [a["url"] for a in found["data"]["activeAlertmanagers"]] == [
+        "http://alertmanager:9093/api/v2/alerts"
+    ], found
+    env = kube_stack.client_env("grpc", "k8s-overloaded", "delta")
+    run = run_claude("overloaded", env | {"CLAUDE_CODE_MAX_RETRIES": "1"}, [Error(529), Error(529)])
+    assert run.returncode == 1, run.describe()
+    alert = webhook_receiver.wait_for("ClaudeCodeRetriesExhausted", timeout=300)
+    assert alert["labels"]["model"] and alert["labels"]["stackkit"] == "kube", alert
+    notification = next(n for n in webhook_receiver.received if alert in n.get("alerts", []))
+    assert notification["receiver"] == "test-hook"
+
+
 def test_a_collector_rollout_loses_nothing(kube_stack: KubeStack, run_claude: ClaudeRunner) -> None:
     """A Collector config change rolls the Collector only, with sessions running through it;
     two replicas and a surge keep the port answering, so every session arrives."""
@@ -317,6 +362,7 @@ def test_down_keeps_the_claims_and_purge_removes_them(kube_stack: KubeStack) -> 
     left = kube_stack.cluster.kubectl_json("get", "pvc,deploy", "-n", kube_stack.namespace)
     kinds = sorted((o["kind"], o["metadata"]["name"]) for o in left["items"])
     assert kinds == [
+        ("PersistentVolumeClaim", "alertmanager-data"),
         ("PersistentVolumeClaim", "grafana-data"),
         ("PersistentVolumeClaim", "prometheus-data"),
     ]

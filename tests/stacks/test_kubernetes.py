@@ -141,6 +141,7 @@ def test_down_keeps_the_namespace_and_the_claims(mocks: RecordingMocks) -> pulum
         assert set(groups) == {f"{cfg.name}-namespace", f"{cfg.name}-data"}
         assert {o["metadata"]["name"] for o in groups[f"{cfg.name}-data"]} == {
             "prometheus-data",
+            "alertmanager-data",
             "grafana-data",
         }
 
