@@ -181,6 +181,14 @@ def env(
         Optional[list[str]],  # noqa: UP045
         typer.Option("--attr", "-a", help="Resource attribute KEY=VALUE, e.g. team.id=platform."),
     ] = None,
+    repo: Annotated[
+        bool,
+        typer.Option(
+            "--repo",
+            help="Also define a claude shell function (bash, zsh, fish) that sends the git "
+            "repository each launch starts in as git.repo (cost by repository).",
+        ),
+    ] = False,
     no_cache: Annotated[
         bool,
         typer.Option("--no-cache", help="Neither read nor write the cache of this answer."),
@@ -190,15 +198,24 @@ def env(
     from . import envcache
     from .endpoint import client_settings, resolve_endpoint
     from .env import FORMATS, env_vars, format_env
+    from .shells import CLAUDE_FUNCTION_FORMATS
     from .state import TOKEN_FILE, stack_dir
 
     if fmt not in FORMATS:
         raise ConfigError("--format", [f"{fmt!r} is not one of {', '.join(FORMATS)}"])
+    if repo and fmt not in CLAUDE_FUNCTION_FORMATS:
+        raise ConfigError(
+            "--repo",
+            [
+                f"a claude function needs --format bash, zsh or fish, not {fmt}: elsewhere set "
+                "git.repo per launch with --attr git.repo=host/org/repo"
+            ],
+        )
     attributes = dict(_parse_attr(a) for a in attr or [])
     cfg = _load(config)
     ep = resolve_endpoint(cfg, protocol, endpoint)
     variables = env_vars(ep, client_settings(cfg, attributes))
-    sys.stdout.write(format_env(variables, fmt))
+    sys.stdout.write(format_env(variables, fmt, repo_function=repo))
     if ep.note:
         say(f"warning: {ep.note}")
     if no_cache or ep.note or sys.argv[1:2] != ["env"]:
@@ -215,6 +232,7 @@ def env(
         sys.argv[2:],
         variables,
         fmt,
+        repo,
         deps=[
             config_file,
             stack_dir(cfg.name) / "outputs.json",

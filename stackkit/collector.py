@@ -39,6 +39,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from . import repo
 from .config import StackConfig
 from .model import (
     OTELCOL_QUEUE_DIR,
@@ -293,6 +294,9 @@ def _resource_door(cfg: StackConfig, keys: tuple[str, ...]) -> list[str]:
     ]
 
 
+_REPO_METRICS = "^(" + "|".join(m.replace(".", "[.]") for m in repo.METRICS) + ")$"
+
+
 def _door(cfg: StackConfig) -> tuple[dict[str, Any], list[str], list[str]]:
     """The filter that drops foreign metrics, and the resource and point statements that keep
     only known keys (each list runs before the bounds)."""
@@ -311,7 +315,21 @@ def _door(cfg: StackConfig) -> tuple[dict[str, Any], list[str], list[str]]:
     # machines: their resource keeps only what names the series, as events' do.
     merged = cfg.attributes.merges_streams
     resource = _resource_door(cfg, ("service.name",) if merged else RESOURCE_ATTRIBUTES)
-    points = [f"keep_keys(datapoint.attributes, {_ottl_list(POINT_ATTRIBUTES + labels)})"]
+    if cfg.attributes.repo == "drop":
+        return (
+            accepted,
+            resource,
+            [f"keep_keys(datapoint.attributes, {_ottl_list(POINT_ATTRIBUTES + labels)})"],
+        )
+    # git.repo on the cost and token points only (the leaderboard's), cleaned as the shell
+    # function cleans it: whatever a client sends, no credential or odd character stays.
+    keep = POINT_ATTRIBUTES + labels + (repo.ATTRIBUTE,)
+    points = [
+        f"keep_keys(datapoint.attributes, {_ottl_list(keep)})",
+        f'delete_key(datapoint.attributes, "{repo.ATTRIBUTE}")'
+        f' where not IsMatch(metric.name, "{_REPO_METRICS}")',
+        *repo.ottl_statements("datapoint"),
+    ]
     return accepted, resource, points
 
 

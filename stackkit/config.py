@@ -239,6 +239,11 @@ class AttributesConfig(_Model):
     user_id: AttributePolicy = Field(
         "keep", description="user.id on metric points and event counts: keep, drop or hash."
     )
+    repo: Literal["keep", "drop"] = Field(
+        "keep",
+        description="git.repo (sent by the claude function of `stackkit env --repo`) on the "
+        "cost and token metrics: keep (cost by repository) or drop.",
+    )
     labels: tuple[AttributeKey, ...] = Field(
         ("team.id", "department", "cost_center"),
         max_length=16,

@@ -19,7 +19,7 @@ from grafana_foundation_sdk.models import common as common_models
 from grafana_foundation_sdk.models import dashboard as dbm
 from grafana_foundation_sdk.models.prometheus import PromQueryFormat
 
-from . import promql
+from . import promql, repo
 from .config import StackConfig
 from .promql import prom_label
 
@@ -534,6 +534,16 @@ def reliability(cfg: StackConfig) -> dict[str, Any]:
                 "Top sessions by cost",
                 f"topk(10, {total(promql.COST, whom, person + 'session_id')})",
                 "The ten costliest sessions; a resumed session is one session here.",
+            )
+        )
+    if cfg.attributes.repo == "keep":
+        some_repo = f(f'{repo.LABEL}!=""')
+        d = d.with_panel(
+            _table(
+                "Top repositories by cost",
+                f"topk(10, {total(promql.COST, some_repo, repo.LABEL)})",
+                "The ten costliest git repositories (host/org/repo, from the claude function "
+                "of `stackkit env --repo`; launches without it are not counted here).",
             )
         )
     d = d.with_panel(

@@ -74,6 +74,7 @@ def store(
     argv: Sequence[str],
     env: dict[str, str],
     fmt: str,
+    repo_function: bool,
     deps: Sequence[Path],
     token_env: str | None,
     token_file: Path | None,
@@ -82,6 +83,7 @@ def store(
     entry: dict[str, object] = {
         "env": env,
         "format": fmt,
+        "repo_function": repo_function,
         "deps": {str(p.resolve()): _stamp(str(p)) for p in deps},
         "token_env": token_env,
         "token_file": str(token_file) if token_file else None,
@@ -121,7 +123,7 @@ def lookup(argv: Sequence[str]) -> str | None:
     from .shells import format_env
 
     try:
-        return format_env(env, fmt)
+        return format_env(env, fmt, repo_function=entry.get("repo_function") is True)
     except ValueError:
         return None  # a bad variable name or format: never printed
 

@@ -74,6 +74,7 @@ RESERVED_LABELS = frozenset(
         "stackkit",
         "otelcol_instance",  # the Collector that sums a delta stream
         "process_start",  # the process a running total comes from
+        "git_repo",  # attributes.repo's, on the cost and token metrics only
         "otel_scope_name",
         "otel_scope_version",
         "otel_scope_schema_url",

@@ -48,8 +48,63 @@ def _dotenv_quoted(value: str) -> str:
     return '"' + escaped + '"'
 
 
-def format_env(env: Mapping[str, str], fmt: str) -> str:
-    """Render ``env`` for one shell or settings file; the text ends with a newline."""
+CLAUDE_FUNCTION_FORMATS = ("bash", "zsh", "fish")
+
+
+def claude_function(fmt: str) -> str:
+    """A ``claude`` function for ``fmt`` that adds ``git.repo`` (the repository the launch starts
+    in, cleaned by :mod:`stackkit.repo`'s rules) to that launch's OTEL_RESOURCE_ATTRIBUTES; the
+    shell's own variable is left as it was. Outside a repository it runs claude unchanged."""
+    from .repo import ATTRIBUTE, MAX_CHARS, sed_script
+
+    clean = f"command sed -E {sed_script()} | command cut -c1-{MAX_CHARS}"
+    name = "command sed -E -e 's|.*/||'"
+    if fmt in ("bash", "zsh"):
+        return (
+            "# stackkit: claude with the repository it starts in as git.repo (this launch only)\n"
+            "claude() {\n"
+            "  local repo\n"
+            f"  repo=$( (command git remote get-url origin 2>/dev/null"
+            f" || command git rev-parse --show-toplevel 2>/dev/null | {name}) | {clean})\n"
+            '  if [ -n "$repo" ]; then\n'
+            "    OTEL_RESOURCE_ATTRIBUTES="
+            f'"${{OTEL_RESOURCE_ATTRIBUTES:+$OTEL_RESOURCE_ATTRIBUTES,}}{ATTRIBUTE}=$repo"'
+            ' command claude "$@"\n'
+            "  else\n"
+            '    command claude "$@"\n'
+            "  fi\n"
+            "}\n"
+        )
+    if fmt == "fish":
+        return (
+            "# stackkit: claude with the repository it starts in as git.repo (this launch only)\n"
+            "function claude --wraps claude\n"
+            f"    set -l repo (begin; command git remote get-url origin 2>/dev/null;"
+            f" or command git rev-parse --show-toplevel 2>/dev/null | {name}; end | {clean})\n"
+            '    if test -n "$repo"\n'
+            f'        set -l attrs "{ATTRIBUTE}=$repo"\n'
+            '        if test -n "$OTEL_RESOURCE_ATTRIBUTES"\n'
+            '            set attrs "$OTEL_RESOURCE_ATTRIBUTES,$attrs"\n'
+            "        end\n"
+            "        OTEL_RESOURCE_ATTRIBUTES=$attrs command claude $argv\n"
+            "    else\n"
+            "        command claude $argv\n"
+            "    end\n"
+            "end\n"
+        )
+    raise ValueError(
+        f"a claude function needs bash, zsh or fish, not {fmt}: set git.repo with --attr instead"
+    )
+
+
+def format_env(env: Mapping[str, str], fmt: str, repo_function: bool = False) -> str:
+    """Render ``env`` for one shell or settings file (and, with ``repo_function``, the
+    :func:`claude_function` after it); the text ends with a newline."""
+    text = _format_env(env, fmt)
+    return text + claude_function(fmt) if repo_function else text
+
+
+def _format_env(env: Mapping[str, str], fmt: str) -> str:
     for name, value in env.items():
         if not valid_name(name):
             raise ValueError(f"{name!r} is not a valid environment variable name")

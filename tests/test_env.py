@@ -385,3 +385,24 @@ def test_an_ingress_host_is_the_http_endpoint_developers_get(_isolated_state: Pa
     http = resolve_endpoint(cfg, "http/protobuf")
     assert (http.url, http.note) == ("https://otel.example.com", None)
     assert "only inside the cluster" in (resolve_endpoint(cfg, "grpc").note or "")
+
+
+def test_repo_adds_the_claude_function_and_the_cache_keeps_it(tmp_path: Path) -> None:
+    first = _run(["env", "--repo"], tmp_path)
+    assert first.returncode == 0, first.stderr
+    assert (
+        "claude() {" in first.stdout and "export CLAUDE_CODE_ENABLE_TELEMETRY='1'" in first.stdout
+    )
+    _plant({"format": "bash"})  # an entry exists: the second answer comes from it
+    assert _run(["env", "--repo"], tmp_path).stdout == first.stdout
+    assert "claude()" not in _run(["env"], tmp_path).stdout
+    fish = _run(["env", "--repo", "--format", "fish"], tmp_path)
+    assert "function claude --wraps claude" in fish.stdout
+
+
+@pytest.mark.parametrize("fmt", ["powershell", "dotenv", "json", "managed-settings"])
+def test_repo_needs_a_shell_with_functions(tmp_path: Path, fmt: str) -> None:
+    out = _run(["env", "--repo", "--format", fmt], tmp_path)
+    assert out.returncode == 2
+    assert "--repo" in out.stderr and "needs --format bash, zsh or fish" in out.stderr
+    assert "--attr git.repo=" in out.stderr and out.stdout == ""

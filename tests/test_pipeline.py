@@ -24,7 +24,7 @@ from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
 )
 from opentelemetry.proto.metrics.v1.metrics_pb2 import AggregationTemporality
 
-from stackkit import local_http, prometheus_auth
+from stackkit import local_http, prometheus_auth, repo
 from stackkit.collector import MAX_VALUE_CHARS, POINT_ATTRIBUTES, RESOURCE_ATTRIBUTES
 from stackkit.config import StackConfig
 from stackkit.env import ClientSettings, Endpoint, env_vars
@@ -855,3 +855,48 @@ def test_merged_series_from_many_machines_add_up(
     team = '{team_id="team-machines"}'
     _wait_for_value(stack, f"sum(claude_code_cost_usage_USD_total{team})", 1.5)
     _wait_for_value(stack, f"count(claude_code_cost_usage_USD_total{team})", 1)
+
+
+def test_cost_by_repository_keeps_no_credential_and_no_other_metric_carries_it(
+    local_stack: Callable[..., LocalStack],
+) -> None:
+    """git.repo as any client may send it (a URL with a credential, shell syntax, a huge
+    value): the Collector cleans it by the shell function's rules and keeps it on the cost and
+    token metrics only, where the per-repository leaderboard finds it."""
+    stack = local_stack()
+    sent = {
+        "https://alice:s3cr3t@git.example.com:8443/org/app.git": 1.0,
+        "git@github.com:org/lib.git": 2.0,
+        "git.example.com/org/$(touch x)`id`": 4.0,
+        "r" * 1000: 8.0,
+    }
+    resource = {"team.id": "team-repo"}
+    for url, usd in sent.items():
+        attrs = {"user.id": "u", "session.id": "s", "model": "m", "git.repo": url}
+        assert (
+            stack.post("metrics", _sum("claude_code.cost.usage", usd, attrs, resource, unit="USD"))
+            == 200
+        )
+        tokens = _sum(
+            "claude_code.token.usage", 10, attrs | {"type": "input"}, resource, unit="tokens"
+        )
+        assert stack.post("metrics", tokens) == 200
+        lines = _sum("claude_code.lines_of_code.count", 3, attrs | {"type": "added"}, resource)
+        assert stack.post("metrics", lines) == 200
+    want = {repo.clean(url): usd for url, usd in sent.items()}
+    assert set(want) == {"git.example.com/org/app", "github.com/org/lib",
+                         "git.example.com/org/__touch_x__id_", "r" * repo.MAX_CHARS}  # fmt: skip
+    team = '{team_id="team-repo"}'
+    _wait_for_value(stack, f"count(claude_code_token_usage_tokens_total{team})", len(sent))
+    by_repo = stack.query(f"sum by (git_repo) (claude_code_cost_usage_USD_total{team})")
+    assert {r["metric"].get("git_repo"): float(r["value"][1]) for r in by_repo} == want
+    _wait_for_value(stack, f"sum(claude_code_lines_of_code_count_total{team})", 3 * len(sent))
+    assert (
+        stack.query('claude_code_lines_of_code_count_total{team_id="team-repo", git_repo!=""}')
+        == []
+    )
+    assert "s3cr3t" not in json.dumps(stack.query('{team_id="team-repo"}'))
+    panels = dashboard_queries(stack.files, "claude-code-reliability")
+    [leaderboard] = [q for title, q in panels.items() if title.endswith("Top repositories by cost")]
+    top = stack.query(leaderboard)
+    assert [r["metric"]["git_repo"] for r in top][:1] == ["r" * repo.MAX_CHARS], top

@@ -15,7 +15,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from stackkit.shells import format_env
+from stackkit.shells import CLAUDE_FUNCTION_FORMATS, format_env
+from tests.fixtures.claude import run_claude_session
+from tests.fixtures.otlp_sink import OtlpSink
 from tests.toolchain import require_shell, shell_params
 
 # Quotes of every kind (PowerShell reads ‘ ’ ‚ ‛ as '), expansions, escapes, globs, separators.
@@ -185,3 +187,98 @@ def test_dotenv_escapes_backticks_and_dollars() -> None:
 def test_names_that_are_not_variable_names_are_never_printed(name: str, fmt: str) -> None:
     with pytest.raises(ValueError, match="not a valid environment variable name"):
         format_env({name: "v"}, fmt)
+
+
+# --- the claude function of `stackkit env --repo` ----------------------------------------------
+
+FAKE_CLAUDE = """#!/bin/sh
+printf '%s' "${OTEL_RESOURCE_ATTRIBUTES-<unset>}" > "$SEEN"
+printf '%s\\n' "$@" > "$SEEN.args"
+"""
+ORIGIN = "https://alice:s3cr3t@git.example.com:8443/org/$(touch $CANARY)`id`.git"
+
+
+def _git(*args: str, cwd: Path) -> None:
+    subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True)
+
+
+@pytest.mark.parametrize("shell", shell_params(CLAUDE_FUNCTION_FORMATS))
+@pytest.mark.parametrize(
+    ("where", "before", "stamped"),
+    [
+        ("origin", "team.id=platform", "team.id=platform,git.repo=git.example.com/org/__touch__CANARY__id_"),
+        ("origin", None, "git.repo=git.example.com/org/__touch__CANARY__id_"),
+        ("no-origin", "team.id=platform", "team.id=platform,git.repo=my_app_2"),
+        ("no-repo", "team.id=platform", "team.id=platform"),
+        ("no-repo", None, "<unset>"),
+    ],
+)  # fmt: skip
+def test_the_claude_function_stamps_the_repository_for_that_launch_only(
+    shell: str, where: str, before: str | None, stamped: str, tmp_path: Path
+) -> None:
+    """In the real shell: the repository the launch starts in (credentials and anything a
+    shell could run taken out) joins that launch's OTEL_RESOURCE_ATTRIBUTES; the shell's own
+    variable and claude's arguments stay as they were."""
+    require_shell(shell)
+    bindir, work, canary = tmp_path / "bin", tmp_path / "my app 2", tmp_path / "ran"
+    bindir.mkdir()
+    work.mkdir()
+    (bindir / "claude").write_text(FAKE_CLAUDE)
+    (bindir / "claude").chmod(0o755)
+    if where != "no-repo":
+        _git("init", "-q", cwd=work)
+    if where == "origin":
+        _git("config", "remote.origin.url", ORIGIN, cwd=work)
+    env = {"OTEL_RESOURCE_ATTRIBUTES": before} if before is not None else {}
+    snippet = format_env(env, shell, repo_function=True)
+    show = 'echo "after=$OTEL_RESOURCE_ATTRIBUTES"'
+    out = subprocess.run(
+        [*SHELLS[shell], snippet + f"claude -p 'it''s \"$x\"' --model m\n{show}\n"],
+        capture_output=True,
+        check=True,
+        cwd=work,
+        env={
+            "PATH": f"{bindir}:{os.environ['PATH']}",
+            "HOME": str(tmp_path),
+            "SEEN": str(tmp_path / "seen"),
+            "CANARY": str(canary),
+            "GIT_CEILING_DIRECTORIES": str(tmp_path),
+        },
+    ).stdout.decode()
+    assert (tmp_path / "seen").read_text() == stamped
+    said = (tmp_path / "seen.args").read_text().splitlines()
+    assert said[0] == "-p" and said[2:] == ["--model", "m"]
+    assert f"after={before or ''}" in out
+    assert not canary.exists()
+
+
+@pytest.mark.parametrize("shell", shell_params(CLAUDE_FUNCTION_FORMATS))
+def test_real_claude_code_reports_the_repository_through_the_function(
+    shell: str, claude_bin: Path, tmp_path: Path
+) -> None:
+    """The real CLI, started by the function in the real shell inside a clone whose origin
+    holds a credential: its metrics carry git.repo, cleaned; the credential goes nowhere."""
+    path = require_shell(shell)
+    bindir, work = tmp_path / "bin", tmp_path / "app"
+    bindir.mkdir()
+    work.mkdir()
+    (bindir / "claude").symlink_to(claude_bin)
+    _git("init", "-q", cwd=work)
+    _git("config", "remote.origin.url", "https://bob:s3cr3t@git.example.com/org/app.git", cwd=work)
+    flag = {"bash": "--norc", "zsh": "-f", "fish": "--no-config"}[shell]
+    launch = "claude $argv" if shell == "fish" else 'claude "$@"'
+    wrapper = tmp_path / f"claude-in-{shell}"
+    wrapper.write_text(f"#!{path} {flag}\n{format_env({}, shell, repo_function=True)}{launch}\n")
+    wrapper.chmod(0o755)
+    with OtlpSink() as sink:
+        env = sink.otel_env() | {
+            "OTEL_RESOURCE_ATTRIBUTES": "team.id=t-repo",
+            "PATH": f"{bindir}:{os.environ['PATH']}",
+        }
+        run = run_claude_session(wrapper, "say hi", env, cwd=work)
+        assert run.returncode == 0, run.describe()
+        assert sink.wait_for(lambda s: bool(s.points("claude_code.cost.usage")), timeout=30)
+        cost = sink.points("claude_code.cost.usage")
+        assert {p["resource"].get("git.repo") for p in cost} == {"git.example.com/org/app"}
+        assert {p["resource"].get("team.id") for p in cost} == {"t-repo"}
+        assert not any(b"s3cr3t" in post.raw for post in sink.posts)
