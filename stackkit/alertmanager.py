@@ -1,10 +1,12 @@
-"""The stack's Alertmanager: its config section, and the alertmanager.yml built from it.
+"""The stack's Alertmanager: its config section, and the alertmanager.yml built from it (or, with
+``prometheus.mode: existing``, the Prometheus Operator's AlertmanagerConfig).
 
 Prometheus fires alerts; Alertmanager groups them and sends them to people (a webhook, Slack,
 e-mail, PagerDuty). Every secret a receiver needs (a Slack or webhook URL with its token, a
 PagerDuty routing key, an SMTP password) is named by an environment variable in the config; its
-value reaches the container as a file (Alertmanager's ``*_file`` settings), so it is never in
-the config file, the rendered files or a log.
+value reaches the container as a file (Alertmanager's ``*_file`` settings), or the Operator's
+Alertmanager through a Secret key, so it is never in the config file, the rendered files or a
+log.
 """
 
 from __future__ import annotations
@@ -125,6 +127,15 @@ class PagerDuty(_Model):
     send_resolved: StrictBool = True
 
 
+_SECRET_KEYS = {
+    "webhook": "url",
+    "slack": "slack-url",
+    "email": "smtp-password",
+    "pagerduty": "routing-key",
+}
+"""Each kind of receiver's secret (a webhook's URL, an SMTP password, ...), by kind."""
+
+
 class Receiver(_Model):
     """Where alerts go: one of webhook, slack, email or pagerduty."""
 
@@ -139,29 +150,36 @@ class Receiver(_Model):
 
     @model_validator(mode="after")
     def _one_kind(self) -> Receiver:
-        kinds = [k for k in ("webhook", "slack", "email", "pagerduty") if getattr(self, k)]
+        kinds = [k for k in _SECRET_KEYS if getattr(self, k)]
         if len(kinds) != 1:
             raise ValueError("give exactly one of webhook, slack, email and pagerduty")
         return self
 
+    @property
+    def secret_key(self) -> str:
+        """The key of :data:`SECRET` that holds this receiver's secret, when it has one."""
+        kind = next(k for k in _SECRET_KEYS if getattr(self, k))
+        return f"{self.name}-{_SECRET_KEYS[kind]}"
+
     def secrets(self) -> dict[str, str]:
-        """The environment variables this receiver reads, by secret key."""
-        found = {
-            "url": self.webhook.url_env if self.webhook else None,
-            "slack-url": self.slack.api_url_env if self.slack else None,
-            "smtp-password": self.email.auth_password_env if self.email else None,
-            "routing-key": self.pagerduty.routing_key_env if self.pagerduty else None,
-        }
-        return {f"{self.name}-{key}": var for key, var in found.items() if var}
+        """The environment variable this receiver reads, by secret key (none, or one)."""
+        var = (
+            (self.webhook and self.webhook.url_env)
+            or (self.slack and self.slack.api_url_env)
+            or (self.email and self.email.auth_password_env)
+            or (self.pagerduty and self.pagerduty.routing_key_env)
+        )
+        return {self.secret_key: var} if var else {}
 
 
 class AlertmanagerConfig(_Model):
-    """The stack's Alertmanager: receivers and grouping (Docker)."""
+    """The stack's Alertmanager (or the Operator's): receivers and grouping."""
 
     enabled: StrictBool | None = Field(
         None,
-        description="Default: on with prometheus.mode deploy on Docker when no "
-        "prometheus.alertmanager_url is given.",
+        description="Default: on with prometheus.mode deploy when no "
+        "prometheus.alertmanager_url is given. With prometheus.mode existing the receivers go "
+        "to the Operator's Alertmanager (an AlertmanagerConfig); false routes nothing.",
     )
     port: Port = 9093
     receivers: tuple[Receiver, ...] = Field(
@@ -196,20 +214,20 @@ class AlertmanagerConfig(_Model):
         return {k: v for r in self.receivers for k, v in r.secrets().items()}
 
 
-def _receiver(r: Receiver) -> dict[str, Any]:
-    def file(key: str) -> str:
-        return f"{SECRETS_DIR}/{r.name}-{key}"
+def _severities(r: Receiver) -> str | None:
+    """The regular expression of the severities ``r`` takes; None for every alert."""
+    return "|".join(r.severities) or None
 
+
+def _receiver(r: Receiver) -> dict[str, Any]:
+    file = f"{SECRETS_DIR}/{r.secret_key}"
     out: dict[str, Any] = {"name": r.name}
     if w := r.webhook:
         hook: dict[str, Any] = {"send_resolved": w.send_resolved}
-        hook |= {"url": w.url} if w.url else {"url_file": file("url")}
+        hook |= {"url": w.url} if w.url else {"url_file": file}
         out["webhook_configs"] = [hook]
     elif s := r.slack:
-        slack: dict[str, Any] = {
-            "send_resolved": s.send_resolved,
-            "api_url_file": file("slack-url"),
-        }
+        slack: dict[str, Any] = {"send_resolved": s.send_resolved, "api_url_file": file}
         if s.channel:
             slack["channel"] = s.channel
         out["slack_configs"] = [slack]
@@ -222,12 +240,10 @@ def _receiver(r: Receiver) -> dict[str, Any]:
             "require_tls": e.require_tls,
         }
         if e.auth_username:
-            mail |= {"auth_username": e.auth_username, "auth_password_file": file("smtp-password")}
+            mail |= {"auth_username": e.auth_username, "auth_password_file": file}
         out["email_configs"] = [mail]
     elif p := r.pagerduty:
-        out["pagerduty_configs"] = [
-            {"send_resolved": p.send_resolved, "routing_key_file": file("routing-key")}
-        ]
+        out["pagerduty_configs"] = [{"send_resolved": p.send_resolved, "routing_key_file": file}]
     return out
 
 
@@ -236,8 +252,8 @@ def config(am: AlertmanagerConfig) -> dict[str, Any]:
     routes = []
     for r in am.receivers:
         route: dict[str, Any] = {"receiver": r.name, "continue": True}
-        if r.severities:
-            route["matchers"] = [f'severity=~"{"|".join(r.severities)}"']
+        if severities := _severities(r):
+            route["matchers"] = [f'severity=~"{severities}"']
         routes.append(route)
     root: dict[str, Any] = {
         "receiver": NOBODY,
@@ -251,4 +267,64 @@ def config(am: AlertmanagerConfig) -> dict[str, Any]:
     return {
         "route": root,
         "receivers": [{"name": NOBODY}, *(_receiver(r) for r in am.receivers)],
+    }
+
+
+def _operator_receiver(r: Receiver) -> dict[str, Any]:
+    secret = {"name": SECRET, "key": r.secret_key}
+    out: dict[str, Any] = {"name": r.name}
+    if w := r.webhook:
+        hook: dict[str, Any] = {"sendResolved": w.send_resolved}
+        hook |= {"url": w.url} if w.url else {"urlSecret": secret}
+        out["webhookConfigs"] = [hook]
+    elif s := r.slack:
+        slack: dict[str, Any] = {"sendResolved": s.send_resolved, "apiURL": secret}
+        if s.channel:
+            slack["channel"] = s.channel
+        out["slackConfigs"] = [slack]
+    elif e := r.email:
+        mail: dict[str, Any] = {
+            "sendResolved": e.send_resolved,
+            "to": e.to,
+            "from": e.sender,
+            "smarthost": e.smarthost,
+            "requireTLS": e.require_tls,
+        }
+        if e.auth_username:
+            mail |= {"authUsername": e.auth_username, "authPassword": secret}
+        out["emailConfigs"] = [mail]
+    elif p := r.pagerduty:
+        out["pagerdutyConfigs"] = [{"sendResolved": p.send_resolved, "routingKey": secret}]
+    return out
+
+
+def operator_config(am: AlertmanagerConfig) -> dict[str, Any]:
+    """The spec of the Prometheus Operator's AlertmanagerConfig (v1alpha1): :func:`config`'s
+    routes for an Alertmanager the Operator runs. Secrets are keys of :data:`SECRET`, which
+    must be in the AlertmanagerConfig's namespace.
+
+    The Operator nests this route under its Alertmanager's own, names the receivers
+    ``<namespace>/<object>/<receiver>``, and (its default matcher strategy) takes only alerts
+    labelled ``namespace: <the object's namespace>``.
+    """
+    routes = []
+    for r in am.receivers:
+        route: dict[str, Any] = {"receiver": r.name, "continue": True}
+        if severities := _severities(r):
+            route["matchers"] = [{"name": "severity", "matchType": "=~", "value": severities}]
+        routes.append(route)
+    root: dict[str, Any] = {
+        # The Operator requires a receiver here. An alert none of ours takes ends with nobody;
+        # the Operator makes this route `continue`, so the platform team's routes still see it.
+        "receiver": NOBODY,
+        "groupBy": list(am.group_by),
+        "groupWait": am.group_wait,
+        "groupInterval": am.group_interval,
+        "repeatInterval": am.repeat_interval,
+    }
+    if routes:
+        root["routes"] = routes
+    return {
+        "route": root,
+        "receivers": [{"name": NOBODY}, *(_operator_receiver(r) for r in am.receivers)],
     }
