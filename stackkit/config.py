@@ -594,9 +594,23 @@ class StackConfig(_Model):
             return am.enabled
         return prom.mode == "deploy" and not prom.alertmanager_url
 
+    @property
+    def routes_alerts(self) -> bool:
+        """``alertmanager.receivers`` get the alerts: from the stack's own Alertmanager, or with
+        prometheus.mode existing from the Operator's, through an AlertmanagerConfig."""
+        am, prom = self.alertmanager, self.prometheus
+        operator = prom.mode == "existing" and am.enabled is None and not prom.alertmanager_url
+        return self.runs_alertmanager or operator
+
     @model_validator(mode="after")
     def _alertmanager_fits(self) -> StackConfig:
         am, prom = self.alertmanager, self.prometheus
+        if am.enabled and prom.mode == "existing":
+            raise ValueError(
+                "alertmanager.enabled: with prometheus.mode existing the Operator's Prometheus "
+                "sends alerts to its own Alertmanager; remove alertmanager.enabled (the "
+                "receivers become an AlertmanagerConfig for that Alertmanager)"
+            )
         if am.enabled and prom.mode != "deploy":
             raise ValueError(
                 f"alertmanager.enabled: prometheus.mode {prom.mode} evaluates no alert here; "
@@ -607,12 +621,27 @@ class StackConfig(_Model):
                 "alertmanager.enabled and prometheus.alertmanager_url: alerts go to one "
                 "Alertmanager; remove one of them"
             )
-        if am.receivers and not self.runs_alertmanager:
-            raise ValueError(
-                "alertmanager.receivers: this stack runs no Alertmanager (it does with "
-                "prometheus.mode deploy, without prometheus.alertmanager_url)"
-            )
+        if am.receivers and not self.routes_alerts:
+            raise ValueError(f"alertmanager.receivers: {self._unrouted()}")
         return self
+
+    def _unrouted(self) -> str:
+        """Why no alert would reach the receivers, and what to do."""
+        prom = self.prometheus
+        if prom.mode == "agent":
+            return (
+                "prometheus.mode agent evaluates no alert rule, so no alert would reach them; "
+                "route alerts in the Alertmanager of the Prometheus that evaluates the rules"
+            )
+        if prom.alertmanager_url:
+            return (
+                "alerts go to prometheus.alertmanager_url, whose Alertmanager routes them: set "
+                "the receivers there, or remove prometheus.alertmanager_url"
+            )
+        return (
+            "alertmanager.enabled is false, so nothing routes alerts to them: remove "
+            "enabled: false, or the receivers"
+        )
 
     @model_validator(mode="after")
     def _retention_fits_the_volume(self) -> StackConfig:

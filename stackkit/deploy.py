@@ -82,7 +82,8 @@ def _remote_write_secrets(cfg: StackConfig) -> dict[str, str]:
 
 
 def _alertmanager_secrets(cfg: StackConfig) -> dict[str, str]:
-    if not cfg.runs_alertmanager:
+    # The stack's Alertmanager reads them, or the Operator's (prometheus.mode existing).
+    if not cfg.routes_alerts:
         return {}
     found = {}
     for i, receiver in enumerate(cfg.alertmanager.receivers):

@@ -19,10 +19,13 @@ from typing import Any
 
 import yaml
 
+from . import alertmanager
 from .config import StackConfig
 from .model import OTELCOL_HOST, VOLUME_INIT, Component, Stack
 
 PART_OF = "stackkit"
+OPERATOR_NAME = "claude-code"
+"""The name of the objects the Prometheus Operator reads (rules, routes)."""
 CHECKSUM = "stackkit/config-checksum"
 PREFIX = "kubernetes"
 
@@ -352,7 +355,12 @@ def _operator(
         for name in ("recording", "alerts")
         for g in yaml.safe_load(files[f"prometheus/rules/{name}.yml"])["groups"]
     ]
-    return [
+    # The rules aggregate every target label away, `namespace` too; the Operator's Alertmanager
+    # gives an AlertmanagerConfig only alerts labelled with its namespace (its default matcher
+    # strategy, OnNamespace). Recording rules keep their series as they are.
+    for rule in (r for g in groups for r in g["rules"] if "alert" in r):
+        rule["labels"] = {**rule.get("labels", {}), "namespace": o.namespace}
+    docs = [
         {
             "apiVersion": "monitoring.coreos.com/v1",
             "kind": "ServiceMonitor",
@@ -374,12 +382,29 @@ def _operator(
             "apiVersion": "monitoring.coreos.com/v1",
             "kind": "PrometheusRule",
             "metadata": {
-                **o.meta("claude-code", "prometheus"),
+                **o.meta(OPERATOR_NAME, "prometheus"),
                 "labels": {**labels("prometheus", stack.name), **cfg.kubernetes.monitor_labels},
             },
             "spec": {"groups": groups},
         },
     ]
+    if cfg.routes_alerts and cfg.alertmanager.receivers:
+        docs.append(_alertmanager_config(o, cfg, stack))
+    return docs
+
+
+def _alertmanager_config(o: _Objects, cfg: StackConfig, stack: Stack) -> dict[str, Any]:
+    """The receivers and routes, for the Alertmanager the Operator runs beside its Prometheus
+    (it selects the object by ``kubernetes.monitor_labels``)."""
+    return {
+        "apiVersion": "monitoring.coreos.com/v1alpha1",
+        "kind": "AlertmanagerConfig",
+        "metadata": {
+            **o.meta(OPERATOR_NAME, "alertmanager"),
+            "labels": {**labels("alertmanager", stack.name), **cfg.kubernetes.monitor_labels},
+        },
+        "spec": alertmanager.operator_config(cfg.alertmanager),
+    }
 
 
 def _grafana_sidecar(

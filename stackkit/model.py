@@ -157,6 +157,9 @@ class Stack:
     """The OTLP endpoints serve TLS."""
     volume_init_image: str = ""
     """An image with busybox (Prometheus'): it gives a new data volume to its component's user."""
+    alert_route_secrets: tuple[SecretRef, ...] = ()
+    """Secrets the Operator's Alertmanager reads for this stack's receivers (prometheus.mode
+    existing: its AlertmanagerConfig names them); no component of the stack mounts them."""
 
     def chown_command(self, c: Component) -> tuple[str, ...]:
         """The command, run as root with CAP_CHOWN only, that gives ``c``'s data folder to
@@ -173,11 +176,13 @@ class Stack:
         raise KeyError(f"the stack has no component {name!r}")
 
     def secrets(self) -> dict[str, tuple[str, ...]]:
-        """Every secret the components read, with its keys."""
-        keys: dict[str, set[str]] = {}
+        """Every secret the components (or the Operator's Alertmanager) read, with its keys."""
+        refs = [*self.alert_route_secrets]
         for c in self.components:
-            for ref in (*c.secret_env.values(), *c.secret_files.values()):
-                keys.setdefault(ref.secret, set()).add(ref.key)
+            refs += [*c.secret_env.values(), *c.secret_files.values()]
+        keys: dict[str, set[str]] = {}
+        for ref in refs:
+            keys.setdefault(ref.secret, set()).add(ref.key)
         return {name: tuple(sorted(k)) for name, k in sorted(keys.items())}
 
     def probe_urls(self, bind_address: str) -> dict[str, str]:
@@ -273,6 +278,11 @@ def prometheus_args(cfg: StackConfig) -> tuple[str, ...]:
     return tuple(args)
 
 
+def receiver_secrets(cfg: StackConfig) -> tuple[SecretRef, ...]:
+    """The keys of the receivers' secrets (from the variables the config names)."""
+    return tuple(SecretRef(am.SECRET, key) for key in cfg.alertmanager.secrets())
+
+
 def alertmanager(cfg: StackConfig, files: Mapping[str, str]) -> Component:
     """The stack's Alertmanager: it checks the same credentials as Prometheus (whose reading
     account sends it the alerts), and keeps silences and notification state on its volume."""
@@ -285,9 +295,7 @@ def alertmanager(cfg: StackConfig, files: Mapping[str, str]) -> Component:
         # Silences reach the volume on shutdown, and every minute (not 15) in case of a crash.
         "--data.maintenance-interval=1m",
     ]
-    secret_files = {
-        f"{am.SECRETS_DIR}/{key}": SecretRef(am.SECRET, key) for key in cfg.alertmanager.secrets()
-    }
+    secret_files = {f"{am.SECRETS_DIR}/{ref.key}": ref for ref in receiver_secrets(cfg)}
     reader = PROMETHEUS_READER if prometheus_protected(cfg) else None
     if reader:
         args.append(f"--web.config.file={ALERTMANAGER_WEB_CONFIG}")
@@ -429,4 +437,8 @@ def build(cfg: StackConfig, files: Mapping[str, str]) -> Stack:
         tuple(components),
         otlp_tls=col.tls.enabled,
         volume_init_image=cfg.images.resolve("prometheus"),
+        # The Operator's Alertmanager reads them from the stack's namespace.
+        alert_route_secrets=(
+            receiver_secrets(cfg) if cfg.routes_alerts and not cfg.runs_alertmanager else ()
+        ),
     )

@@ -13,7 +13,7 @@ import yaml
 from stackkit import deploy
 from stackkit.config import StackConfig
 from stackkit.errors import ConfigError, DeployError
-from stackkit.manifests import manifests
+from stackkit.manifests import manifests, secrets
 from stackkit.output import write
 from stackkit.render import Files, render
 
@@ -41,6 +41,22 @@ SECRETS = {
 }
 
 
+EXISTING: dict[str, Any] = {
+    "target": "kubernetes",
+    "collector": {"export": "scrape"},
+    "prometheus": {"mode": "existing"},
+    "grafana": {"prometheus_url": "http://prometheus-operated.monitoring:9090"},
+    "kubernetes": {"namespace": "cc-team", "monitor_labels": {"release": "kps"}},
+}
+AGENT: dict[str, Any] = {
+    "prometheus": {
+        "mode": "agent",
+        "remote_write": [{"name": "r", "url": "http://r.example.com/w"}],
+    },
+    "grafana": {"prometheus_url": "http://q.example.com"},
+}
+
+
 def _cfg(**data: Any) -> StackConfig:
     return StackConfig.model_validate(data)
 
@@ -60,16 +76,7 @@ def _problems(**data: Any) -> str:
         ({"prometheus": {"alertmanager_url": "http://am.example.com:9093"}}, False),
         ({"target": "kubernetes"}, True),
         ({"alertmanager": {"enabled": False}}, False),
-        (
-            {
-                "prometheus": {
-                    "mode": "agent",
-                    "remote_write": [{"name": "r", "url": "http://r.example.com/w"}],
-                },
-                "grafana": {"prometheus_url": "http://q.example.com"},
-            },
-            False,
-        ),
+        (AGENT, False),
     ],
     ids=["docker-default", "own-alertmanager-url", "kubernetes", "disabled", "agent"],
 )
@@ -121,8 +128,48 @@ def test_on_by_default_where_the_stack_evaluates_alerts(data: dict[str, Any], ru
                 "prometheus": {"alertmanager_url": "http://am.example.com:9093"},
                 "alertmanager": {"receivers": [WEBHOOK]},
             },
-            "",
-            "runs no",
+            "alertmanager.receivers",
+            "set the receivers there, or remove prometheus.alertmanager_url",
+        ),
+        (
+            {**EXISTING, "alertmanager": {"enabled": True}},
+            "alertmanager.enabled",
+            "remove alertmanager.enabled",
+        ),
+        (
+            {
+                **EXISTING,
+                "prometheus": {"mode": "existing", "alertmanager_url": "http://am.example.com"},
+                "alertmanager": {"receivers": [WEBHOOK]},
+            },
+            "alertmanager.receivers",
+            "remove prometheus.alertmanager_url",
+        ),
+        (
+            {**AGENT, "alertmanager": {"receivers": [WEBHOOK]}},
+            "alertmanager.receivers",
+            "prometheus.mode agent evaluates no alert rule",
+        ),
+        (
+            {"alertmanager": {"enabled": False, "receivers": [WEBHOOK]}},
+            "alertmanager.receivers",
+            "alertmanager.enabled is false",
+        ),
+        # The Operator names a receiver <namespace>/<object>/<name>: a name stays a DNS label.
+        (
+            {**EXISTING, "alertmanager": {"receivers": [{**WEBHOOK, "name": "a/b"}]}},
+            "alertmanager.receivers.0.name",
+            "DNS label",
+        ),
+        (
+            {
+                **EXISTING,
+                "alertmanager": {
+                    "receivers": [{"name": "h", "webhook": {"url": "http://h/x\nurl: y"}}]
+                },
+            },
+            "alertmanager.receivers.0.webhook.url",
+            "is not a URL",
         ),
         ({"alertmanager": {"receivers": [WEBHOOK, WEBHOOK]}}, "alertmanager", "unique"),
         ({"alertmanager": {"port": 9090}}, "", "prometheus.port and alertmanager.port"),
@@ -291,6 +338,177 @@ def test_the_config_file_loader_names_the_file_and_field(tmp_path: Path) -> None
         load_config(path)
     assert str(path) in str(info.value)
     assert "alertmanager.receivers.0.webhook.url" in str(info.value)
+
+
+def _operator_docs(cfg: StackConfig) -> list[dict[str, Any]]:
+    text = render(cfg)[Path("kubernetes/prometheus-operator.yaml")]  # type: ignore[index]
+    return [d for d in yaml.safe_load_all(text) if d]
+
+
+def _alertmanager_config(cfg: StackConfig) -> dict[str, Any]:
+    (found,) = [d for d in _operator_docs(cfg) if d["kind"] == "AlertmanagerConfig"]
+    return found
+
+
+@pytest.mark.parametrize(
+    ("data", "routes"),
+    [
+        ({}, True),
+        ({"target": "kubernetes"}, True),
+        (EXISTING, True),
+        ({**EXISTING, "alertmanager": {"enabled": False}}, False),
+        ({"prometheus": {"alertmanager_url": "http://am.example.com:9093"}}, False),
+        (AGENT, False),
+    ],
+    ids=["docker", "kubernetes", "existing", "existing-disabled", "own-url", "agent"],
+)
+def test_receivers_are_routed_by_the_stacks_or_the_operators_alertmanager(
+    data: dict[str, Any], routes: bool
+) -> None:
+    cfg = _cfg(**data)
+    assert cfg.routes_alerts is routes
+    if cfg.prometheus.mode == "existing":
+        assert not cfg.runs_alertmanager  # the Operator runs it
+
+
+def test_existing_mode_routes_every_receiver_kind_through_the_operators_alertmanager() -> None:
+    cfg = _cfg(
+        **EXISTING,
+        alertmanager={
+            "receivers": EVERY_KIND,
+            "group_by": ["alertname", "team_id"],
+            "group_wait": "10s",
+            "group_interval": "1m",
+            "repeat_interval": "12h",
+        },
+    )
+    found = _alertmanager_config(cfg)
+    assert found["apiVersion"] == "monitoring.coreos.com/v1alpha1"
+    # Where the Operator's Alertmanager finds it: the stack's namespace, its monitor labels.
+    assert found["metadata"]["namespace"] == "cc-team"
+    assert found["metadata"]["labels"]["release"] == "kps"
+    route = found["spec"]["route"]
+    assert (route["receiver"], route["groupBy"]) == ("stackkit-none", ["alertname", "team_id"])
+    assert (route["groupWait"], route["groupInterval"], route["repeatInterval"]) == (
+        "10s",
+        "1m",
+        "12h",
+    )
+    severity = {"name": "severity", "matchType": "=~", "value": "critical"}
+    assert [(r["receiver"], r["continue"], r.get("matchers")) for r in route["routes"]] == [
+        ("pager", True, [severity]),
+        ("chat", True, None),
+        ("mail", True, None),
+        ("hook", True, None),
+    ]
+
+    def secret(key: str) -> dict[str, str]:
+        return {"name": "stackkit-alertmanager", "key": key}
+
+    assert found["spec"]["receivers"] == [
+        {"name": "stackkit-none"},
+        {
+            "name": "pager",
+            "pagerdutyConfigs": [{"sendResolved": True, "routingKey": secret("pager-routing-key")}],
+        },
+        {
+            "name": "chat",
+            "slackConfigs": [
+                {
+                    "sendResolved": True,
+                    "apiURL": secret("chat-slack-url"),
+                    "channel": "#claude-code",
+                }
+            ],
+        },
+        {
+            "name": "mail",
+            "emailConfigs": [
+                {
+                    "sendResolved": False,
+                    "to": "team@example.com",
+                    "from": "stackkit@example.com",
+                    "smarthost": "smtp.example.com:587",
+                    "requireTLS": True,
+                    "authUsername": "stackkit",
+                    "authPassword": secret("mail-smtp-password"),
+                }
+            ],
+        },
+        {
+            "name": "hook",
+            "webhookConfigs": [{"sendResolved": True, "urlSecret": secret("hook-url")}],
+        },
+    ]
+
+
+def test_the_operators_routes_are_the_stacks_own() -> None:
+    """Same receivers, order, severities and grouping as alertmanager.yml on Docker."""
+    receivers = [
+        *EVERY_KIND,
+        {"name": "both", "severities": ["warning", "critical"], "webhook": {"url_env": "B"}},
+    ]
+    own = yaml.safe_load(
+        render(_cfg(alertmanager={"receivers": receivers}))[Path("alertmanager/alertmanager.yml")]  # type: ignore[index]
+    )["route"]
+    theirs = _alertmanager_config(_cfg(**EXISTING, alertmanager={"receivers": receivers}))
+    route = theirs["spec"]["route"]
+
+    def matchers(r: dict[str, Any]) -> list[str] | None:
+        found = r.get("matchers")
+        return [f'{m["name"]}{m["matchType"]}"{m["value"]}"' for m in found] if found else None
+
+    assert [(r["receiver"], r["continue"], matchers(r)) for r in route["routes"]] == [
+        (r["receiver"], r["continue"], r.get("matchers")) for r in own["routes"]
+    ]
+    assert (route["receiver"], route["groupBy"], route["repeatInterval"]) == (
+        own["receiver"],
+        own["group_by"],
+        own["repeat_interval"],
+    )
+
+
+def test_a_webhook_url_without_a_secret_is_written_as_is() -> None:
+    found = _alertmanager_config(_cfg(**EXISTING, alertmanager={"receivers": [WEBHOOK]}))
+    (hook,) = found["spec"]["receivers"][1]["webhookConfigs"]
+    assert hook == {"sendResolved": True, "url": "http://hooks.example.com:8080/alerts"}
+
+
+def test_no_receivers_no_alertmanager_config() -> None:
+    kinds = [d["kind"] for d in _operator_docs(_cfg(**EXISTING))]
+    assert kinds == ["ServiceMonitor", "PrometheusRule"]
+
+
+def test_up_puts_the_secrets_the_operators_routes_name_in_the_stacks_namespace(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    cfg = _cfg(**EXISTING, alertmanager={"receivers": EVERY_KIND})
+    for var, value in SECRETS.items():
+        monkeypatch.setenv(var, value)
+    files = {str(p): t for p, t in render(cfg).items()}
+    assert "SECRET" not in "".join(files.values())
+    stack = deploy.build(cfg)
+    assert "alertmanager" not in [c.name for c in stack.components]  # the Operator runs it
+    (made,) = [
+        s
+        for s in secrets(cfg, stack, deploy.secret_values(cfg))
+        if s["metadata"]["name"] == "stackkit-alertmanager"
+    ]
+    assert made["metadata"]["namespace"] == "cc-team"
+    named = {
+        (ref["name"], ref["key"])
+        for r in _alertmanager_config(cfg)["spec"]["receivers"]
+        for kind in ("webhookConfigs", "slackConfigs", "emailConfigs", "pagerdutyConfigs")
+        for c in r.get(kind, [])
+        for ref in (c.get("urlSecret"), c.get("apiURL"), c.get("authPassword"), c.get("routingKey"))
+        if ref
+    }
+    assert named == {("stackkit-alertmanager", k) for k in made["stringData"]}
+    assert sorted(made["stringData"].values()) == sorted(SECRETS.values())
+    assert "SECRET" not in repr(stack)
+    monkeypatch.delenv("PD_KEY")
+    with pytest.raises(DeployError, match=r"alertmanager.receivers\[0\] \(pager\).*set PD_KEY"):
+        deploy.secret_values(cfg)
 
 
 def _amtool(amtool: Path, config: Path) -> subprocess.CompletedProcess[str]:

@@ -563,3 +563,54 @@ def test_max_stale_names_its_upper_bound_in_go_syntax(tmp_path: Path) -> None:
     assert StackConfig.model_validate({"collector": {"max_stale": "8760h"}})
     (line,) = problems(tmp_path, "collector: {max_stale: '365d'}\n")
     assert "is not a Collector duration" in line and "720h" in line
+
+
+EXISTING_MODE = (
+    "target: kubernetes\n"
+    "collector: {export: scrape}\n"
+    "grafana: {prometheus_url: 'http://prometheus-operated.monitoring:9090'}\n"
+)
+RECEIVER = "alertmanager: {receivers: [{name: chat, slack: {api_url_env: SLACK_URL}}]}\n"
+
+
+def test_receivers_in_existing_mode_go_to_the_operators_alertmanager(tmp_path: Path) -> None:
+    cfg = load_config(write(tmp_path, EXISTING_MODE + "prometheus: {mode: existing}\n" + RECEIVER))
+    assert cfg.routes_alerts and not cfg.runs_alertmanager
+
+
+@pytest.mark.parametrize(
+    ("text", "field", "message"),
+    [
+        (
+            "prometheus: {mode: agent, remote_write: [{name: r, url: 'http://r.example.com/w'}]}\n"
+            "grafana: {prometheus_url: 'http://q.example.com'}\n" + RECEIVER,
+            "alertmanager.receivers",
+            "prometheus.mode agent evaluates no alert rule",
+        ),
+        (
+            # A long (valid) URL is not repeated in the message.
+            EXISTING_MODE + "prometheus: {mode: existing, alertmanager_url: "
+            f"'http://am.example.com:9093/{'x' * 2000}'}}\n" + RECEIVER,
+            "alertmanager.receivers",
+            "set the receivers there, or remove prometheus.alertmanager_url",
+        ),
+        (
+            "alertmanager: {enabled: false, receivers: [{name: c, webhook: {url_env: U}}]}\n",
+            "alertmanager.receivers",
+            "remove enabled: false, or the receivers",
+        ),
+        (
+            EXISTING_MODE + "prometheus: {mode: existing}\nalertmanager: {enabled: true}\n",
+            "alertmanager.enabled",
+            "the receivers become an AlertmanagerConfig",
+        ),
+    ],
+    ids=["agent", "existing-with-alertmanager-url", "disabled", "existing-enabled"],
+)
+def test_receivers_nothing_would_route_are_refused_saying_what_to_do(
+    tmp_path: Path, text: str, field: str, message: str
+) -> None:
+    lines = problems(tmp_path, text)
+    assert len(lines) == 1, lines
+    assert lines[0].startswith(f"{field}: ") and message in lines[0], lines[0]
+    assert "xxxx" not in lines[0] and "\n" not in lines[0]

@@ -78,6 +78,10 @@ def kube_objects(**kube: Any) -> list[dict[str, Any]]:
             "/apis/monitoring.coreos.com/v1/namespaces/cc/prometheusrules/r",
         ),
         (
+            {"apiVersion": "monitoring.coreos.com/v1alpha1", "kind": "AlertmanagerConfig", "metadata": {"name": "a", "namespace": "cc"}},
+            "/apis/monitoring.coreos.com/v1alpha1/namespaces/cc/alertmanagerconfigs/a",
+        ),
+        (
             {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole", "metadata": {"name": "c"}},
             "/apis/rbac.authorization.k8s.io/v1/clusterroles/c",
         ),

@@ -67,6 +67,51 @@ def test_the_operators_rule_object_names_each_group_once() -> None:
     assert len(names) == len(set(names)) > 1, names
 
 
+EXISTING = {
+    **K8S,
+    "collector": {"export": "scrape"},
+    "prometheus": {"mode": "existing"},
+    "grafana": {"prometheus_url": "http://prometheus-operated.monitoring:9090"},
+    "kubernetes": {"namespace": "cc-team", "monitor_labels": {"release": "kps"}},
+}
+
+
+def test_the_operators_alert_rules_carry_the_namespace_its_alertmanager_routes_by() -> None:
+    # The Operator's Alertmanager gives this namespace's AlertmanagerConfig only alerts labelled
+    # namespace=cc-team; the rules' sums drop every target label.
+    cfg = StackConfig.model_validate(EXISTING)
+    (rule,) = [d for d in _docs(cfg, "prometheus-operator") if d["kind"] == "PrometheusRule"]
+    rules = [r for g in rule["spec"]["groups"] for r in g["rules"]]
+    alerts = [r for r in rules if "alert" in r]
+    records = [r for r in rules if "record" in r]
+    assert alerts and records
+    assert all(r["labels"]["namespace"] == "cc-team" for r in alerts)
+    assert all(r["labels"]["severity"] for r in alerts)  # their own labels stay
+    assert not any("namespace" in r.get("labels", {}) for r in records)
+    # The rule files (promtool's, and a stack's own Prometheus') are left as they were.
+    files = render(cfg)
+    assert "namespace:" not in files[PurePosixPath("prometheus/rules/alerts.yml")]
+
+
+def test_the_alertmanager_config_goes_with_the_operators_objects() -> None:
+    receiver = {"name": "hook", "webhook": {"url_env": "HOOK_URL"}}
+    cfg = StackConfig.model_validate({**EXISTING, "alertmanager": {"receivers": [receiver]}})
+    docs = _docs(cfg, "prometheus-operator")
+    assert [d["kind"] for d in docs] == ["ServiceMonitor", "PrometheusRule", "AlertmanagerConfig"]
+    found = docs[-1]
+    assert found["metadata"]["labels"] == {
+        "app.kubernetes.io/name": "alertmanager",
+        "app.kubernetes.io/instance": "claude-code",
+        "app.kubernetes.io/part-of": "stackkit",
+        "release": "kps",
+    }
+    (kustomization,) = _docs(cfg, "kustomization")
+    assert "prometheus-operator.yaml" in kustomization["resources"]
+    # A stack that runs its own Alertmanager routes there: no AlertmanagerConfig anywhere.
+    own = StackConfig.model_validate({**K8S, "alertmanager": {"receivers": [receiver]}})
+    assert "AlertmanagerConfig" not in "".join(render(own).values())
+
+
 def _pod(cfg: StackConfig, name: str) -> dict[str, Any]:
     (deployment,) = [d for d in _docs(cfg, name) if d["kind"] == "Deployment"]
     return deployment["spec"]["template"]["spec"]  # type: ignore[no-any-return]

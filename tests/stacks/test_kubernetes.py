@@ -33,10 +33,11 @@ CASES = {
             "ingress": {"otlp_host": "otel.example.com", "grafana_host": "g.example.com"},
         }
     },
-    "existing prometheus, grafana sidecar": {
+    "existing prometheus, grafana sidecar, the operator's alertmanager": {
         "collector": {"export": "scrape"},
         "prometheus": {"mode": "existing"},
         "grafana": {"mode": "sidecar", "prometheus_url": "http://prom.monitoring:9090"},
+        "alertmanager": {"receivers": [{"name": "hook", "webhook": {"url_env": "HOOK"}}]},
     },
     "agent and remote write": {
         "prometheus": {
@@ -83,6 +84,7 @@ def test_up_applies_exactly_what_render_writes(
 ) -> pulumi.Output[Any]:
     monkeypatch.setenv("STACKKIT_OTLP_TOKEN", "tok-XYZ-0123456789")
     monkeypatch.setenv("T", "rw-XYZ")
+    monkeypatch.setenv("HOOK", "https://hooks.example.com/XYZ")
     cfg = _config(CASES[case], tmp_path)
     stacks = import_stacks()
     deployed = stacks.KubernetesStack(cfg.name, kubernetes_args(cfg))
@@ -102,6 +104,8 @@ def test_up_applies_exactly_what_render_writes(
             if cfg.grafana.mode == "deploy"
             else {"stackkit-otlp-token"}
         )
+        if cfg.alertmanager.receivers:  # read by the Operator's Alertmanager
+            wanted.add("stackkit-alertmanager")
         assert wanted <= {s["metadata"]["name"] for s in secrets}
         assert "XYZ" not in repr(kubernetes_args(cfg))
 
