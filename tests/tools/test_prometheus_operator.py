@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import functools
 import gzip
+import re
 import subprocess
 import time
 import urllib.request
@@ -16,7 +17,10 @@ from typing import Any
 import pytest
 import yaml
 
+from stackkit.config import load_config
+from stackkit.render import render
 from stackkit.versions import PROMETHEUS_OPERATOR_VERSION
+from tests.conftest import ROOT
 from tests.fixtures import LOOPBACK, ManagedProcess, free_port
 from tests.toolchain import ensure, ensure_binary
 
@@ -118,6 +122,85 @@ def test_crds_parse_and_include_what_users_need(operator_root: Path, folder: str
     rule = crds["PrometheusRule"]["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
     rules = rule["properties"]["spec"]["properties"]["groups"]["items"]["properties"]["rules"]
     assert {"record", "alert", "expr", "for", "labels"} <= set(rules["items"]["properties"])
+
+
+def schema_problems(value: Any, schema: dict[str, Any], path: str = "") -> list[str]:
+    """Where ``value`` breaks a CRD's structural schema, as the API server's strict field
+    validation sees it: unknown fields, missing required ones, types, enums, patterns."""
+    kind = schema.get("type")
+    if kind is None or schema.get("x-kubernetes-int-or-string"):
+        return []  # preserved as given (the Operator checks such fields itself)
+    if kind == "object":
+        if not isinstance(value, dict):
+            return [f"{path}: not an object"]
+        props = schema.get("properties")
+        out = [f"{path}.{k}: required" for k in schema.get("required", []) if k not in value]
+        for key, item in value.items():
+            inner = props.get(key) if props is not None else schema.get("additionalProperties")
+            if inner is None and props is not None:
+                out.append(f"{path}.{key}: unknown field")
+            elif isinstance(inner, dict):
+                out += schema_problems(item, inner, f"{path}.{key}")
+        return out
+    if kind == "array":
+        if not isinstance(value, list):
+            return [f"{path}: not a list"]
+        return [
+            p
+            for i, v in enumerate(value)
+            for p in schema_problems(v, schema["items"], f"{path}[{i}]")
+        ]
+    types = {"string": str, "boolean": bool, "integer": int, "number": (int, float)}
+    if not isinstance(value, types[kind]) or (kind != "boolean" and isinstance(value, bool)):
+        return [f"{path}: not a {kind}: {value!r}"]
+    if "enum" in schema and value not in schema["enum"]:
+        return [f"{path}: {value!r} not one of {schema['enum']}"]
+    if "pattern" in schema and not re.search(schema["pattern"], value):
+        return [f"{path}: {value!r} does not match {schema['pattern']}"]
+    if len(str(value)) < schema.get("minLength", 0):
+        return [f"{path}: too short"]
+    return []
+
+
+def _operator_objects(example: str) -> list[dict[str, Any]]:
+    cfg = load_config(ROOT / "examples" / f"{example}.yaml")
+    text = render(cfg)[Path("kubernetes/prometheus-operator.yaml")]  # type: ignore[index]
+    return [d for d in yaml.safe_load_all(text) if d]
+
+
+def test_the_rendered_operator_objects_fit_the_crd_schemas(operator_root: Path) -> None:
+    """The ServiceMonitor, PrometheusRule and AlertmanagerConfig stackkit renders for
+    prometheus.mode existing, field by field against the Operator's own schemas."""
+    crds = load_crds(operator_root / "crds")
+    docs = _operator_objects("kubernetes-existing")
+    assert {d["kind"] for d in docs} == {"ServiceMonitor", "PrometheusRule", "AlertmanagerConfig"}
+    for doc in docs:
+        (version,) = [
+            v
+            for v in crds[doc["kind"]]["spec"]["versions"]
+            if f"{GROUP}/{v['name']}" == doc["apiVersion"]
+        ]
+        schema = version["schema"]["openAPIV3Schema"]
+        assert schema_problems(doc, schema) == [], doc["kind"]
+        if doc["kind"] == "AlertmanagerConfig":
+            # Child routes are kept as raw JSON; the Operator reads them as routes, strictly.
+            route = schema["properties"]["spec"]["properties"]["route"]
+            children = doc["spec"]["route"]["routes"]
+            assert children
+            assert schema_problems(children, {"type": "array", "items": route}) == []
+
+
+def test_the_schema_check_finds_what_the_api_server_refuses(operator_root: Path) -> None:
+    crds = load_crds(operator_root / "crds")
+    schema = crds["AlertmanagerConfig"]["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
+    (doc,) = [
+        d for d in _operator_objects("kubernetes-existing") if d["kind"] == "AlertmanagerConfig"
+    ]
+    doc["spec"]["route"]["groupWait"] = "30 s"
+    doc["spec"]["receivers"][1]["slackConfigs"][0]["apiUrl"] = {"name": "x", "key": "y"}
+    problems = schema_problems(doc, schema)
+    assert any("groupWait" in p and "does not match" in p for p in problems), problems
+    assert any("apiUrl: unknown field" in p for p in problems), problems
 
 
 def test_crds_full_adds_the_conversion_webhook_version(operator_root: Path) -> None:
