@@ -1,8 +1,9 @@
 """prometheus.mode existing, for real: the Prometheus Operator (its real binary and CRDs) runs a
-Prometheus in the test cluster; `stackkit up` deploys only the Collector, a ServiceMonitor and a
-PrometheusRule; the Operator's Prometheus scrapes the Collector and loads the rules, and real
-Claude Code totals come out of it exactly. The dashboards go into ConfigMaps for a Grafana
-sidecar."""
+Prometheus and an Alertmanager in the test cluster; `stackkit up` deploys only the Collector, a
+ServiceMonitor and a PrometheusRule (and, with receivers, an AlertmanagerConfig and its Secret);
+the Operator's Prometheus scrapes the Collector and loads the rules, real Claude Code totals come
+out of it exactly, and its alerts reach the stack's receivers through the Operator's
+Alertmanager. The dashboards go into ConfigMaps for a Grafana sidecar."""
 
 from __future__ import annotations
 
@@ -15,9 +16,16 @@ from typing import Any
 
 import pytest
 
-from stackkit.versions import IMAGES, PROMETHEUS_OPERATOR_VERSION, PROMETHEUS_VERSION
-from tests.e2e.test_kube_up import _stack
+from stackkit.versions import (
+    ALERTMANAGER_VERSION,
+    IMAGES,
+    PROMETHEUS_OPERATOR_VERSION,
+    PROMETHEUS_VERSION,
+)
+from tests.e2e.test_kube_up import HOOK_ENV, KubeStack, _stack
 from tests.fixtures import ManagedProcess
+from tests.fixtures.alertmanager import WebhookReceiver
+from tests.fixtures.anthropic_fake import Error
 from tests.fixtures.claude import ClaudeRunner
 from tests.fixtures.docker import DockerEngine
 from tests.fixtures.kube import KubeCluster
@@ -30,6 +38,8 @@ pytestmark = pytest.mark.integration
 RELOADER = f"quay.io/prometheus-operator/prometheus-config-reloader:v{PROMETHEUS_OPERATOR_VERSION}"
 MONITORING = "monitoring"
 RELEASE = {"release": "kps"}
+# The pods run as the images' own non-root user (and own their volumes through fsGroup).
+NOBODY = {"runAsNonRoot": True, "runAsUser": 65534, "fsGroup": 65534}
 
 DOCKERFILE = """\
 FROM scratch
@@ -51,8 +61,9 @@ def _reloader_image(engine: DockerEngine, bin_dir: Path, work: Path) -> None:
 
 
 def _operator_objects() -> list[dict[str, Any]]:
-    """What a platform team's kube-prometheus-stack would have: a Prometheus (run by the
-    Operator) that selects ServiceMonitors and rules labelled release=kps in any namespace."""
+    """What a platform team's kube-prometheus-stack would have: a Prometheus and an Alertmanager
+    (run by the Operator) that select ServiceMonitors, rules and AlertmanagerConfigs labelled
+    release=kps in any namespace; the Prometheus sends its alerts to that Alertmanager."""
     rules = [
         {"apiGroups": [""], "resources": ["services", "endpoints", "pods"],
          "verbs": ["get", "list", "watch"]},
@@ -100,11 +111,25 @@ def _operator_objects() -> list[dict[str, Any]]:
                 "scrapeInterval": "2s",
                 "evaluationInterval": "2s",
                 "enableFeatures": ["created-timestamp-zero-ingestion"],
-                "securityContext": {
-                    "runAsNonRoot": True,
-                    "runAsUser": 65534,
-                    "fsGroup": 65534,
+                "alerting": {
+                    "alertmanagers": [
+                        {"namespace": MONITORING, "name": "alertmanager-operated", "port": "web"}
+                    ]
                 },
+                "securityContext": NOBODY,
+            },
+        },
+        {
+            "apiVersion": "monitoring.coreos.com/v1",
+            "kind": "Alertmanager",
+            "metadata": {"name": "kps", "namespace": MONITORING},
+            "spec": {
+                "image": IMAGES["alertmanager"],
+                "version": f"v{ALERTMANAGER_VERSION}",
+                "replicas": 1,
+                "alertmanagerConfigSelector": {"matchLabels": RELEASE},
+                "alertmanagerConfigNamespaceSelector": {},
+                "securityContext": NOBODY,
             },
         },
     ]
@@ -139,10 +164,16 @@ def operator(
         kube_cluster.kubectl("apply", "-f", "-", input=json.dumps(objects))
         deadline = time.monotonic() + 300
         while (
-            not kube_cluster.kubectl(
-                "get", "statefulset", "prometheus-kps", "-n", MONITORING, check=False
+            kube_cluster.kubectl(
+                "get",
+                "statefulset",
+                "prometheus-kps",
+                "alertmanager-kps",
+                "-n",
+                MONITORING,
+                check=False,
             ).returncode
-            == 0
+            != 0
         ):
             assert proc.alive(), proc.log_tail(40)
             assert time.monotonic() < deadline, proc.log_tail(40)
@@ -154,25 +185,33 @@ def operator(
         proc.stop()
 
 
-def test_the_operators_prometheus_scrapes_the_collector_and_loads_the_rules(
-    operator: KubeCluster,
-    pulumi_env: PulumiEnv,
-    run_claude: ClaudeRunner,
-    tmp_path: Path,
-) -> None:
-    stack = _stack(
-        operator,
-        pulumi_env,
-        tmp_path,
-        "sk-existing",
-        collector={"export": "scrape"},
-    )
+def _loaded_config(cluster: KubeCluster) -> str:
+    """The configuration the Operator's Alertmanager runs (its API, through the API server)."""
+    path = f"/api/v1/namespaces/{MONITORING}/services/alertmanager-operated:web/proxy/api/v2/status"
+    done = cluster.kubectl("get", "--raw", path, check=False)
+    return str(json.loads(done.stdout)["config"]["original"]) if done.returncode == 0 else ""
+
+
+def _existing_stack(
+    operator: KubeCluster, pulumi_env: PulumiEnv, work: Path, namespace: str
+) -> KubeStack:
+    stack = _stack(operator, pulumi_env, work, namespace, collector={"export": "scrape"})
     stack.config["prometheus"] = {"mode": "existing", "scrape_interval": "2s"}
     stack.config["grafana"] = {
         "mode": "sidecar",
         "prometheus_url": f"http://prometheus-operated.{MONITORING}.svc:9090",
     }
     stack.config["kubernetes"]["monitor_labels"] = RELEASE
+    return stack
+
+
+def test_the_operators_prometheus_scrapes_the_collector_and_loads_the_rules(
+    operator: KubeCluster,
+    pulumi_env: PulumiEnv,
+    run_claude: ClaudeRunner,
+    tmp_path: Path,
+) -> None:
+    stack = _existing_stack(operator, pulumi_env, tmp_path, "sk-existing")
     stack.write_config()
     try:
         up = stack.stackkit("up")
@@ -194,5 +233,51 @@ def test_the_operators_prometheus_scrapes_the_collector_and_loads_the_rules(
             ['claude_code:cost_usd:rate5m{team_id="op-delta"} > 0'],
             timeout=180,
         )
+    finally:
+        stack.stackkit("down", "--purge", check=False)
+
+
+def test_alerts_reach_the_stacks_receiver_through_the_operators_alertmanager(
+    operator: KubeCluster,
+    pulumi_env: PulumiEnv,
+    run_claude: ClaudeRunner,
+    webhook_receiver: WebhookReceiver,
+    tmp_path: Path,
+) -> None:
+    """The real CLI gets 529s until it gives up; ClaudeCodeRetriesExhausted fires in the
+    Operator's Prometheus (labelled with the stack's namespace), and the Operator's Alertmanager
+    posts it to the stack's webhook receiver, whose URL (a secret) came from a variable."""
+    namespace = "sk-routes"
+    stack = _existing_stack(operator, pulumi_env, tmp_path, namespace)
+    token = "hook-token-Op8q2w"
+    stack.env[HOOK_ENV] = f"http://{operator.node_ip}:{webhook_receiver.port}/hook?token={token}"
+    stack.config["alertmanager"] = {
+        "group_wait": "1s",
+        "group_interval": "1s",
+        "repeat_interval": "1m",
+        "receivers": [{"name": "test-hook", "webhook": {"url_env": HOOK_ENV}}],
+    }
+    stack.write_config()
+    receiver = f"{namespace}/claude-code/test-hook"  # as the Operator names it
+    try:
+        up = stack.stackkit("up")
+        assert token not in up.stdout + up.stderr
+        assert "alertmanagerconfig" in up.stderr.lower(), up.stderr
+        found = operator.kubectl_json("get", "secret", "stackkit-alertmanager", "-n", namespace)
+        assert set(found["data"]) == {"test-hook-url"}
+        # The Operator read the AlertmanagerConfig and its Secret, and its Alertmanager reloaded.
+        deadline = time.monotonic() + 180
+        while receiver not in (loaded := _loaded_config(operator)):
+            assert time.monotonic() < deadline, (loaded, operator.diagnose(MONITORING))
+            time.sleep(2)
+        env = stack.client_env("grpc", "op-overloaded", "delta")
+        run = run_claude(
+            "overloaded", env | {"CLAUDE_CODE_MAX_RETRIES": "1"}, [Error(529), Error(529)]
+        )
+        assert run.returncode == 1, run.describe()
+        alert = webhook_receiver.wait_for("ClaudeCodeRetriesExhausted", timeout=300)
+        assert alert["labels"]["namespace"] == namespace and alert["labels"]["model"], alert
+        notification = next(n for n in webhook_receiver.received if alert in n.get("alerts", []))
+        assert notification["receiver"] == receiver
     finally:
         stack.stackkit("down", "--purge", check=False)
