@@ -316,6 +316,8 @@ def alertmanager(cfg: StackConfig, files: Mapping[str, str]) -> Component:
         memory_mib=256,
         cpu_millis=100,
         data_dir=am.DATA_DIR,
+        # A claim on storage that ignores fsGroup stays root's: given to the user first, if asked.
+        chown_data_dir=cfg.target == "kubernetes" and cfg.kubernetes.volume_init,
         data_size="1Gi",
         secret_files=secret_files,
         shell_probe=True,

@@ -119,7 +119,8 @@ def _pod(cfg: StackConfig, name: str) -> dict[str, Any]:
 
 def test_volume_init_gives_each_claim_to_its_user_and_lowers_the_namespace_to_baseline() -> None:
     plain = StackConfig.model_validate(K8S)
-    assert all("initContainers" not in _pod(plain, n) for n in ("otelcol", "prometheus", "grafana"))
+    components = ("otelcol", "prometheus", "alertmanager", "grafana")
+    assert all("initContainers" not in _pod(plain, n) for n in components)
     (ns,) = _docs(plain, "namespace")
     assert set(ns["metadata"]["labels"].values()) == {"restricted"}
 
@@ -127,6 +128,7 @@ def test_volume_init_gives_each_claim_to_its_user_and_lowers_the_namespace_to_ba
     assert "initContainers" not in _pod(cfg, "otelcol")  # no volume on Kubernetes
     for name, uid, folder in (
         ("prometheus", 65534, "/prometheus"),
+        ("alertmanager", 65534, "/alertmanager"),
         ("grafana", 472, "/var/lib/grafana"),
     ):
         pod = _pod(cfg, name)
