@@ -724,7 +724,10 @@ def test_errors_refusals_tools_and_mcp_failures_are_counted_from_real_sessions(
         )
         for run, (_, code) in zip(runs, scenarios, strict=True):
             assert run.returncode == code, run.describe()
-        run_sessions(run_claude, env, 1)  # writes and edits a file: edit decisions by language
+        # Writes and edits a file (edit decisions by language), started in a repository as the
+        # claude function of `stackkit env --repo` starts it (cost by repository).
+        in_repo = f"{env['OTEL_RESOURCE_ATTRIBUTES']},git.repo=git.example.com/org/app"
+        run_sessions(run_claude, env | {"OTEL_RESOURCE_ATTRIBUTES": in_repo}, 1)
     for _, team, _ in teams:
         counted = {
             'claude_code_api_error_count_total{status_code="529"}': 1,
