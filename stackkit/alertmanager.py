@@ -270,32 +270,44 @@ def config(am: AlertmanagerConfig) -> dict[str, Any]:
     }
 
 
+# alertmanager.yml's receiver keys as the Operator's AlertmanagerConfig spells them; its
+# ``*_file`` settings become references to keys of :data:`SECRET`.
+_OPERATOR_KEYS = {
+    "send_resolved": "sendResolved",
+    "require_tls": "requireTLS",
+    "auth_username": "authUsername",
+    "webhook_configs": "webhookConfigs",
+    "slack_configs": "slackConfigs",
+    "email_configs": "emailConfigs",
+    "pagerduty_configs": "pagerdutyConfigs",
+}
+_OPERATOR_SECRETS = {
+    "url_file": "urlSecret",
+    "api_url_file": "apiURL",
+    "auth_password_file": "authPassword",
+    "routing_key_file": "routingKey",
+}
+
+
 def _operator_receiver(r: Receiver) -> dict[str, Any]:
+    """:func:`_receiver` in the Operator's form."""
     secret = {"name": SECRET, "key": r.secret_key}
-    out: dict[str, Any] = {"name": r.name}
-    if w := r.webhook:
-        hook: dict[str, Any] = {"sendResolved": w.send_resolved}
-        hook |= {"url": w.url} if w.url else {"urlSecret": secret}
-        out["webhookConfigs"] = [hook]
-    elif s := r.slack:
-        slack: dict[str, Any] = {"sendResolved": s.send_resolved, "apiURL": secret}
-        if s.channel:
-            slack["channel"] = s.channel
-        out["slackConfigs"] = [slack]
-    elif e := r.email:
-        mail: dict[str, Any] = {
-            "sendResolved": e.send_resolved,
-            "to": e.to,
-            "from": e.sender,
-            "smarthost": e.smarthost,
-            "requireTLS": e.require_tls,
-        }
-        if e.auth_username:
-            mail |= {"authUsername": e.auth_username, "authPassword": secret}
-        out["emailConfigs"] = [mail]
-    elif p := r.pagerduty:
-        out["pagerdutyConfigs"] = [{"sendResolved": p.send_resolved, "routingKey": secret}]
-    return out
+
+    def spelled(value: Any) -> Any:
+        if isinstance(value, list):
+            return [spelled(v) for v in value]
+        if not isinstance(value, dict):
+            return value
+        out: dict[str, Any] = {}
+        for key, v in value.items():
+            key = str(key)
+            if key in _OPERATOR_SECRETS:
+                out[_OPERATOR_SECRETS[key]] = secret
+            else:
+                out[_OPERATOR_KEYS.get(key) or key] = spelled(v)
+        return out
+
+    return spelled(_receiver(r))  # type: ignore[no-any-return]
 
 
 def operator_config(am: AlertmanagerConfig) -> dict[str, Any]:
