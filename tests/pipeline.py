@@ -17,7 +17,7 @@ from typing import Any
 import yaml
 
 from stackkit import promql
-from tests.fixtures.anthropic_fake import Text, Usage, edit_lines, write_file
+from tests.fixtures.anthropic_fake import Error, Text, Usage, edit_lines, read_file, write_file
 from tests.fixtures.claude import ClaudeRun, ClaudeRunner, overlapping, total_billed
 
 Query = Callable[[str], list[dict[str, Any]]]
@@ -380,3 +380,124 @@ def check_resumed_sessions(
         "resume": len(RESUME_CLIENTS),
     }, starts
     return add(*(expected for _, expected in chains))
+
+
+def wait_for_value(query: Query, promql: str, want: float, timeout: float = 60) -> None:
+    """Wait until ``promql``'s first result is ``want``; AssertionError after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    got: list[dict[str, Any]] = []
+    while time.monotonic() < deadline:
+        got = query(promql)
+        if got and float(got[0]["value"][1]) == want:
+            return
+        time.sleep(1)
+    raise AssertionError(f"{promql} is {got}, not {want}")
+
+
+def event_request(body: str, attributes: dict[str, str | int], resource: dict[str, str]) -> bytes:
+    """One event (log record) from Claude Code's service, with the resource attributes given."""
+    from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
+
+    req = ExportLogsServiceRequest()
+    rl = req.resource_logs.add()
+    for key, value in {"service.name": "claude-code", **resource}.items():
+        rl.resource.attributes.add(key=key).value.string_value = value
+    record = rl.scope_logs.add().log_records.add()
+    record.time_unix_nano = time.time_ns()
+    record.body.string_value = body
+    for key, value in attributes.items():
+        if isinstance(value, int):
+            record.attributes.add(key=key).value.int_value = value
+        else:
+            record.attributes.add(key=key).value.string_value = value
+    return req.SerializeToString()
+
+
+# An MCP server that cannot start: Claude Code reports a failed connection.
+MISSING_MCP_SERVER = '{"mcpServers": {"gone": {"command": "/nonexistent/mcp-server"}}}'
+ONE_RETRY = {"CLAUDE_CODE_MAX_RETRIES": "1"}
+# What the reliability dashboard shows, each from a real session against the scripted API:
+# (the session's arguments, its exit code).
+RELIABILITY_SCENARIOS: list[tuple[dict[str, Any], int]] = [
+    ({"prompt": "overloaded", "script": [Error(529), Error(529)], "extra": ONE_RETRY}, 1),
+    ({"prompt": "rate limited", "script": [Error(429), Error(429)], "extra": ONE_RETRY}, 1),
+    ({"prompt": "refuse", "script": [Text("No.", stop_reason="refusal"), Text("Ok.")]}, 0),
+    (
+        {
+            "prompt": "tools",
+            "script": [read_file("/nonexistent/x.txt"), write_file("x.txt", 2), Text("Ok.")],
+            "allowed_tools": ["Read"],
+        },
+        0,
+    ),
+    ({"prompt": "mcp", "script": [Text("Ok.")], "args": ["--mcp-config", MISSING_MCP_SERVER]}, 0),
+]
+RELIABILITY_COUNTS = {
+    'claude_code_api_error_count_total{status_code="529"}': 1,
+    'claude_code_api_error_count_total{status_code="429"}': 1,
+    'claude_code_api_retries_exhausted_count_total{status_code="529"}': 1,
+    "claude_code_api_refusal_count_total": 1,
+    'claude_code_tool_result_count_total{tool_name="Read", success="false"}': 1,
+    'claude_code_tool_decision_count_total{tool_name="Write", decision="reject"}': 1,
+    'claude_code_mcp_server_connection_count_total{status="failed"}': 1,
+    "claude_code_user_prompt_count_total": 6,
+}
+
+
+def run_reliability_sessions(run_claude: ClaudeRunner, env: Mapping[str, str]) -> None:
+    """The scenarios in parallel, then a session that writes and edits a file (edit decisions
+    by language), started in a repository as `stackkit env --repo`'s function starts it."""
+    runs = run_claude.parallel(
+        [
+            {k: v for k, v in plan.items() if k != "extra"}
+            | {"env": {**env, **plan.get("extra", {})}}
+            for plan, _ in RELIABILITY_SCENARIOS
+        ]
+    )
+    for run, (_, code) in zip(runs, RELIABILITY_SCENARIOS, strict=True):
+        assert run.returncode == code, run.describe()
+    in_repo = f"{env['OTEL_RESOURCE_ATTRIBUTES']},git.repo=git.example.com/org/app"
+    run_sessions(run_claude, {**env, "OTEL_RESOURCE_ATTRIBUTES": in_repo}, 1)
+
+
+def check_reliability_counts(query: Query, team: str, timeout: float = 60) -> None:
+    """Each scenario counted exactly once for ``team``, and the duration histograms count as
+    many requests and tool runs as the counters, by model or tool and team only."""
+    for selector, want in RELIABILITY_COUNTS.items():
+        matcher = f'team_id="{team}"'
+        if "{" in selector:
+            selector = selector.replace("{", "{" + matcher + ", ", 1)
+        else:
+            selector = f"{selector}{{{matcher}}}"
+        wait_for_value(query, f"sum({selector})", want, timeout)
+    for histogram, count in (
+        ("claude_code_api_request_duration_milliseconds", "claude_code_api_request_count_total"),
+        ("claude_code_api_request_ttft_milliseconds", "claude_code_api_request_count_total"),
+        ("claude_code_tool_result_duration_milliseconds", "claude_code_tool_result_count_total"),
+    ):
+        [requests] = query(f'sum({count}{{team_id="{team}"}})')
+        wait_for_value(
+            query,
+            f'sum({histogram}_count{{team_id="{team}"}})',
+            float(requests["value"][1]),
+            timeout,
+        )
+        slowest = query(f'max({histogram}_sum{{team_id="{team}"}})')
+        assert slowest and float(slowest[0]["value"][1]) > 0
+        labels = set(query(f'{histogram}_count{{team_id="{team}"}}')[0]["metric"])
+        assert not labels & {"user_id", "session_id"}, labels
+
+
+def escalation_request(team: str) -> bytes:
+    """A switch to bypassPermissions by ``escalating-user`` of ``team``, as Claude Code 2.1.332
+    sends one (from its source: keys from_mode, to_mode, trigger), which `claude -p` cannot be
+    made to send."""
+    escalation: dict[str, str | int] = {
+        "user.id": "escalating-user",
+        "session.id": "escalating-session",
+        "event.name": "permission_mode_changed",
+        "from_mode": "default",
+        "to_mode": "bypassPermissions",
+        "trigger": "user",
+    }
+    return event_request("claude_code.permission_mode_changed", escalation, {"team.id": team})

@@ -40,17 +40,22 @@ from stackkit.render import render
 from stackkit.status import last_arrival
 from stackkit.verify import VerifyError, verify
 from tests.fixtures import free_port
-from tests.fixtures.anthropic_fake import Error, Text, read_file, write_file
+from tests.fixtures.anthropic_fake import Error, Text, write_file
 from tests.fixtures.claude import ClaudeRunner
 from tests.fixtures.otlp_sink import OtlpSink
 from tests.pipeline import (
     add,
     assert_queries_return_data,
+    check_reliability_counts,
     check_resumed_sessions,
     dashboard_queries,
+    escalation_request,
+    event_request,
     recording_rules,
+    run_reliability_sessions,
     run_sessions,
     wait_for_totals,
+    wait_for_value,
 )
 
 pytestmark = pytest.mark.integration
@@ -610,30 +615,6 @@ def test_no_prompt_response_or_tool_content_passes_the_collector(
                 assert secret.encode() not in path.read_bytes(), path
 
 
-# An MCP server that cannot start: Claude Code reports a failed connection.
-MISSING_MCP_SERVER = '{"mcpServers": {"gone": {"command": "/nonexistent/mcp-server"}}}'
-ONE_RETRY = {"CLAUDE_CODE_MAX_RETRIES": "1"}
-
-
-def _event(body: str, attributes: dict[str, str | int], resource: dict[str, str]) -> bytes:
-    """One event (log record) from Claude Code's service, with the resource attributes given."""
-    from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
-
-    req = ExportLogsServiceRequest()
-    rl = req.resource_logs.add()
-    for key, value in {"service.name": "claude-code", **resource}.items():
-        rl.resource.attributes.add(key=key).value.string_value = value
-    record = rl.scope_logs.add().log_records.add()
-    record.time_unix_nano = time.time_ns()
-    record.body.string_value = body
-    for key, value in attributes.items():
-        if isinstance(value, int):
-            record.attributes.add(key=key).value.int_value = value
-        else:
-            record.attributes.add(key=key).value.string_value = value
-    return req.SerializeToString()
-
-
 def _sum(
     name: str,
     value: float,
@@ -671,17 +652,6 @@ def _sum(
     return req.SerializeToString()
 
 
-def _wait_for_value(stack: LocalStack, promql: str, want: float, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    got: list[dict[str, Any]] = []
-    while time.monotonic() < deadline:
-        got = stack.query(promql)
-        if got and float(got[0]["value"][1]) == want:
-            return
-        time.sleep(1)
-    raise AssertionError(f"{promql} is {got}, not {want}")
-
-
 def test_errors_refusals_tools_and_mcp_failures_are_counted_from_real_sessions(
     local_stack: Callable[..., LocalStack], run_claude: ClaudeRunner
 ) -> None:
@@ -691,94 +661,12 @@ def test_errors_refusals_tools_and_mcp_failures_are_counted_from_real_sessions(
     durations become histograms that count as many, the alerts on them fire, and every panel
     of the reliability dashboard shows data."""
     stack = local_stack(alerts={"api_overload_errors": 1})
-    scenarios: list[tuple[dict[str, Any], int]] = [
-        ({"prompt": "overloaded", "script": [Error(529), Error(529)], "extra": ONE_RETRY}, 1),
-        ({"prompt": "rate limited", "script": [Error(429), Error(429)], "extra": ONE_RETRY}, 1),
-        ({"prompt": "refuse", "script": [Text("No.", stop_reason="refusal"), Text("Ok.")]}, 0),
-        (
-            {
-                "prompt": "tools",
-                "script": [read_file("/nonexistent/x.txt"), write_file("x.txt", 2), Text("Ok.")],
-                "allowed_tools": ["Read"],
-            },
-            0,
-        ),
-        (
-            {
-                "prompt": "mcp",
-                "script": [Text("Ok.")],
-                "args": ["--mcp-config", MISSING_MCP_SERVER],
-            },
-            0,
-        ),
-    ]
     teams = (("grpc", "rel-delta", "delta"), ("http/protobuf", "rel-cumulative", "cumulative"))
     for protocol, team, temporality in teams:
-        env = stack.client_env(protocol, team, temporality)
-        runs = run_claude.parallel(
-            [
-                {k: v for k, v in plan.items() if k != "extra"}
-                | {"env": env | plan.get("extra", {})}
-                for plan, _ in scenarios
-            ]
-        )
-        for run, (_, code) in zip(runs, scenarios, strict=True):
-            assert run.returncode == code, run.describe()
-        # Writes and edits a file (edit decisions by language), started in a repository as the
-        # claude function of `stackkit env --repo` starts it (cost by repository).
-        in_repo = f"{env['OTEL_RESOURCE_ATTRIBUTES']},git.repo=git.example.com/org/app"
-        run_sessions(run_claude, env | {"OTEL_RESOURCE_ATTRIBUTES": in_repo}, 1)
+        run_reliability_sessions(run_claude, stack.client_env(protocol, team, temporality))
     for _, team, _ in teams:
-        counted = {
-            'claude_code_api_error_count_total{status_code="529"}': 1,
-            'claude_code_api_error_count_total{status_code="429"}': 1,
-            'claude_code_api_retries_exhausted_count_total{status_code="529"}': 1,
-            "claude_code_api_refusal_count_total": 1,
-            'claude_code_tool_result_count_total{tool_name="Read", success="false"}': 1,
-            'claude_code_tool_decision_count_total{tool_name="Write", decision="reject"}': 1,
-            'claude_code_mcp_server_connection_count_total{status="failed"}': 1,
-            "claude_code_user_prompt_count_total": 6,
-        }
-        for selector, want in counted.items():
-            matcher = f'team_id="{team}"'
-            if "{" in selector:
-                selector = selector.replace("{", "{" + matcher + ", ", 1)
-            else:
-                selector = f"{selector}{{{matcher}}}"
-            _wait_for_value(stack, f"sum({selector})", want)
-        # Latency histograms count every request and tool run the counts count.
-        for histogram, count in (
-            (
-                "claude_code_api_request_duration_milliseconds",
-                "claude_code_api_request_count_total",
-            ),
-            ("claude_code_api_request_ttft_milliseconds", "claude_code_api_request_count_total"),
-            (
-                "claude_code_tool_result_duration_milliseconds",
-                "claude_code_tool_result_count_total",
-            ),
-        ):
-            [requests] = stack.query(f'sum({count}{{team_id="{team}"}})')
-            _wait_for_value(
-                stack, f'sum({histogram}_count{{team_id="{team}"}})', float(requests["value"][1])
-            )
-            slowest = stack.query(f'max({histogram}_sum{{team_id="{team}"}})')
-            assert slowest and float(slowest[0]["value"][1]) > 0
-            # By model or tool and team only: never by person or session.
-            labels = set(stack.query(f'{histogram}_count{{team_id="{team}"}}')[0]["metric"])
-            assert not labels & {"user_id", "session_id"}, labels
-    # A switch to bypassPermissions, as Claude Code 2.1.332 sends one (from its source: keys
-    # from_mode, to_mode, trigger), which `claude -p` cannot be made to send.
-    escalation = {
-        "user.id": "escalating-user",
-        "session.id": "escalating-session",
-        "event.name": "permission_mode_changed",
-        "from_mode": "default",
-        "to_mode": "bypassPermissions",
-        "trigger": "user",
-    }
-    change = _event("claude_code.permission_mode_changed", escalation, {"team.id": "rel-delta"})
-    assert stack.post("logs", change) == 200
+        check_reliability_counts(stack.query, team)
+    assert stack.post("logs", escalation_request("rel-delta")) == 200
     for alert in (
         'ALERTS{alertname="ClaudeCodeApiOverloaded", status_code="529", alertstate="firing"}',
         'ALERTS{alertname="ClaudeCodeRetriesExhausted", alertstate="firing"}',
@@ -804,7 +692,7 @@ def test_durations_that_are_not_numbers_are_dropped_and_events_of_many_machines_
         assert (
             stack.post(
                 "logs",
-                _event(
+                event_request(
                     "claude_code.api_request",
                     attributes,
                     {"team.id": "rel-hostile", "os.type": "linux", "os.version": f"6.{i % 2}"},
@@ -813,9 +701,15 @@ def test_durations_that_are_not_numbers_are_dropped_and_events_of_many_machines_
             == 200
         ), duration
     team = 'team_id="rel-hostile"'
-    _wait_for_value(stack, f"sum(claude_code_api_request_count_total{{{team}}})", len(bad + good))
-    _wait_for_value(stack, f"sum(claude_code_api_request_duration_milliseconds_count{{{team}}})", 2)
-    _wait_for_value(stack, f"sum(claude_code_api_request_duration_milliseconds_sum{{{team}}})", 500)
+    wait_for_value(
+        stack.query, f"sum(claude_code_api_request_count_total{{{team}}})", len(bad + good)
+    )
+    wait_for_value(
+        stack.query, f"sum(claude_code_api_request_duration_milliseconds_count{{{team}}})", 2
+    )
+    wait_for_value(
+        stack.query, f"sum(claude_code_api_request_duration_milliseconds_sum{{{team}}})", 500
+    )
     assert len(stack.query(f"claude_code_api_request_duration_milliseconds_count{{{team}}}")) == 1
 
 
@@ -828,7 +722,7 @@ def test_commits_and_pull_requests_shows_commits_while_no_pull_request_was_opene
     assert stack.post("metrics", commits) == 200
     stack.prometheus.wait_for("claude_code_commit_count_total")
     panel = dashboard_queries(stack.files)["Claude Code: overview / Commits and pull requests"]
-    _wait_for_value(stack, panel, 2)
+    wait_for_value(stack.query, panel, 2)
 
 
 @pytest.mark.parametrize("temporality", ["delta", "cumulative"])
@@ -856,8 +750,8 @@ def test_merged_series_from_many_machines_add_up(
             assert stack.post("metrics", cost) == 200
         time.sleep(1.2)
     team = '{team_id="team-machines"}'
-    _wait_for_value(stack, f"sum(claude_code_cost_usage_USD_total{team})", 1.5)
-    _wait_for_value(stack, f"count(claude_code_cost_usage_USD_total{team})", 1)
+    wait_for_value(stack.query, f"sum(claude_code_cost_usage_USD_total{team})", 1.5)
+    wait_for_value(stack.query, f"count(claude_code_cost_usage_USD_total{team})", 1)
 
 
 def test_cost_by_repository_keeps_no_credential_and_no_other_metric_carries_it(
@@ -890,10 +784,10 @@ def test_cost_by_repository_keeps_no_credential_and_no_other_metric_carries_it(
     assert set(want) == {"git.example.com/org/app", "github.com/org/lib",
                          "git.example.com/org/__touch_x__id_", "r" * repo.MAX_CHARS}  # fmt: skip
     team = '{team_id="team-repo"}'
-    _wait_for_value(stack, f"count(claude_code_token_usage_tokens_total{team})", len(sent))
+    wait_for_value(stack.query, f"count(claude_code_token_usage_tokens_total{team})", len(sent))
     by_repo = stack.query(f"sum by (git_repo) (claude_code_cost_usage_USD_total{team})")
     assert {r["metric"].get("git_repo"): float(r["value"][1]) for r in by_repo} == want
-    _wait_for_value(stack, f"sum(claude_code_lines_of_code_count_total{team})", 3 * len(sent))
+    wait_for_value(stack.query, f"sum(claude_code_lines_of_code_count_total{team})", 3 * len(sent))
     assert (
         stack.query('claude_code_lines_of_code_count_total{team_id="team-repo", git_repo!=""}')
         == []

@@ -37,10 +37,13 @@ from tests.fixtures.pulumi import PulumiEnv
 from tests.pipeline import (
     add,
     assert_queries_return_data,
+    check_reliability_counts,
     check_resumed_sessions,
     dashboard_queries,
     dashboard_totals,
+    escalation_request,
     recording_rules,
+    run_reliability_sessions,
     run_sessions,
     wait_for_totals,
 )
@@ -226,13 +229,43 @@ def test_totals_from_real_claude_code_sessions(
         timeout=120,
     )
     kube_stack.totals = [delta, cumulative]
-    rendered = kube_stack.workdir / "rendered"
-    kube_stack.stackkit("render", "-o", str(rendered))
-    files = {
-        str(p.relative_to(rendered)): p.read_text() for p in rendered.rglob("*") if p.is_file()
-    }
+    files = _rendered(kube_stack)
     assert_queries_return_data(kube_stack.query, dashboard_queries(files), timeout=120)
     assert_queries_return_data(kube_stack.query, recording_rules(files), timeout=120)
+
+
+def _rendered(stack: KubeStack) -> dict[str, str]:
+    """What `stackkit render` writes for the stack, by path."""
+    rendered = stack.workdir / "rendered"
+    stack.stackkit("render", "-o", str(rendered))
+    return {str(p.relative_to(rendered)): p.read_text() for p in rendered.rglob("*") if p.is_file()}
+
+
+def test_every_reliability_panel_shows_the_node_s_data(
+    kube_stack: KubeStack, run_claude: ClaudeRunner
+) -> None:
+    """The reliability dashboard's sessions (529s and 429s, a refusal, a failing and a rejected
+    tool, a failed MCP server, a session in a repository) through the node's Collectors, under
+    delta over gRPC and cumulative over HTTP: each counted exactly, and every panel shows data."""
+    teams = (
+        ("grpc", "k8s-rel-delta", "delta"),
+        ("http/protobuf", "k8s-rel-cumulative", "cumulative"),
+    )
+    for protocol, team, temporality in teams:
+        run_reliability_sessions(run_claude, kube_stack.client_env(protocol, team, temporality))
+    for _, team, _ in teams:
+        check_reliability_counts(kube_stack.query, team, timeout=120)
+    token = kube_stack.stackkit("secret", "otlp-token").stdout.strip()
+    request = urllib.request.Request(
+        f"{kube_stack.local('http/protobuf')}/v1/logs",
+        data=escalation_request("k8s-rel-delta"),
+        method="POST",
+        headers={"Content-Type": "application/x-protobuf", "Authorization": f"Bearer {token}"},
+    )
+    with urllib.request.urlopen(request, timeout=10) as answer:
+        assert answer.status == 200
+    reliability = dashboard_queries(_rendered(kube_stack), "claude-code-reliability")
+    assert_queries_return_data(kube_stack.query, reliability, timeout=120)
 
 
 def test_resumed_sessions_add_up(kube_stack: KubeStack, run_claude: ClaudeRunner) -> None:
