@@ -156,6 +156,14 @@ def overview(cfg: StackConfig) -> dict[str, Any]:
             )
         )
     d = d.with_panel(
+        _stat(
+            "Spend in range",
+            f"sum(increase({cost}{whom}[$__range]{a}))",
+            "currency:USD",
+            "Estimated cost in the selected time range.",
+        )
+    )
+    d = d.with_panel(
         _bars(
             "Spend by model",
             f"sort_desc(sum by (model) (increase({cost}{whom}[$__range]{a})))",
@@ -202,6 +210,15 @@ def overview(cfg: StackConfig) -> dict[str, Any]:
             "{{type}}",
             "short",
             "Tokens per minute: input, output, cache read and cache creation.",
+        )
+    )
+    d = d.with_panel(
+        _series(
+            "Tokens by model",
+            f"sum by (model) (rate({tokens}{whom}[$__rate_interval]{a})) * 60",
+            "{{model}}",
+            "short",
+            "Tokens per minute, all types, per model.",
         )
     )
     input_types = 'type=~"input|cacheRead|cacheCreation"'
@@ -262,6 +279,17 @@ def overview(cfg: StackConfig) -> dict[str, Any]:
         ).span(6)
     )
 
+    d = d.with_panel(
+        _series(
+            "Active time per hour",
+            f"sum by (type) (rate({promql.ACTIVE_TIME}{who}[$__rate_interval]{a})) * 3600",
+            "{{type}}",
+            "s",
+            "Seconds of active use per hour: the person typing (user) and Claude Code working "
+            "(cli).",
+        )
+    )
+
     d = d.with_row(db.Row("Code changes"))
     d = d.with_panel(
         _series(
@@ -270,6 +298,24 @@ def overview(cfg: StackConfig) -> dict[str, Any]:
             "{{type}}",
             "short",
             "Lines changed by Claude Code's edit tools.",
+        )
+    )
+    d = d.with_panel(
+        _bars(
+            "Lines in range",
+            f"sum by (type) (increase({promql.LINES}{whom}[$__range]{a}))",
+            "{{type}}",
+            "short",
+            "Lines added and removed in the selected range.",
+        )
+    )
+    d = d.with_panel(
+        _series(
+            "Edit decisions over time",
+            f"sum by (decision) (increase({promql.EDIT_DECISIONS}{who}[$__interval]{a}))",
+            "{{decision}}",
+            "short",
+            "Edit-tool permission decisions, accepted and rejected.",
         )
     )
     d = d.with_panel(
