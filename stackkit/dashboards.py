@@ -192,6 +192,16 @@ def overview(cfg: StackConfig) -> dict[str, Any]:
                 "The 20 people with the highest estimated cost in the selected range.",
             )
         )
+    if f.user:
+        d = d.with_panel(
+            _series(
+                "Spend rate by person",
+                f"topk(10, sum by ({person}) (rate({cost}{whom}[$__rate_interval]{a}))) * 3600",
+                "{{user_id}}",
+                "currency:USD",
+                "USD per hour, for the ten people spending fastest.",
+            )
+        )
     d = d.with_panel(
         _series(
             "Spend rate by model",
@@ -458,6 +468,35 @@ def reliability(cfg: StackConfig) -> dict[str, Any]:
         )
     )
 
+    d = d.with_panel(
+        per(
+            "API requests by model",
+            promql.API_REQUESTS,
+            whom,
+            "model",
+            "short",
+            "Model API requests that succeeded in the selected range.",
+        )
+    )
+    d = d.with_panel(
+        _bars(
+            "Cost per API request by model",
+            f"{total(promql.COST, whom, 'model')} / {total(promql.API_REQUESTS, whom, 'model')}",
+            "{{model}}",
+            "currency:USD",
+            "Average estimated cost of one successful request in the selected range.",
+        )
+    )
+    d = d.with_panel(
+        _bars(
+            "Tokens per API request by type",
+            f"{total(promql.TOKENS, whom, 'type')} / scalar({total(promql.API_REQUESTS, whom)})",
+            "{{type}}",
+            "short",
+            "Average tokens of each type per successful request in the selected range.",
+        )
+    )
+
     d = d.with_row(db.Row("Tools"))
     succeeded = total(promql.TOOL_RESULTS, f('success="true"'), "tool_name")
     runs = total(promql.TOOL_RESULTS, who, "tool_name")
@@ -546,6 +585,14 @@ def reliability(cfg: StackConfig) -> dict[str, Any]:
         )
     )
 
+    d = d.with_panel(
+        _table(
+            "Platforms in use",
+            'count by (os_type, host_arch) (target_info{job=~"claude-code.*"})',
+            "Operating systems and architectures Claude Code reported from.",
+        )
+    )
+
     d = d.with_row(db.Row("Attribution"))
     for key, title in (("query_source", "query source"), ("effort", "effort")):
         d = d.with_panel(
@@ -555,6 +602,14 @@ def reliability(cfg: StackConfig) -> dict[str, Any]:
                 "{{" + key + "}}",
                 "currency:USD",
                 f"Estimated cost in the selected range, by {title}.",
+            )
+        )
+    if by_person:
+        d = d.with_panel(
+            _table(
+                "Edit decisions by person",
+                total(promql.EDIT_DECISIONS, who, f"{person}decision"),
+                "Accepted and rejected edits per person in the selected range.",
             )
         )
     d = d.with_panel(
