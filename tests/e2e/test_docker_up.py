@@ -26,12 +26,9 @@ from tests.pipeline import (
     Expected,
     add,
     assert_queries_return_data,
-    check_reliability_counts,
     check_resumed_sessions,
     dashboard_queries,
-    escalation_request,
     recording_rules,
-    run_reliability_sessions,
     run_sessions,
     wait_for_totals,
 )
@@ -223,38 +220,6 @@ def test_every_dashboard_query_and_recording_rule_has_data(deployed: Deployed) -
     }
     assert_queries_return_data(deployed.query, dashboard_queries(files))
     assert_queries_return_data(deployed.query, recording_rules(files))
-
-
-def test_every_reliability_panel_shows_real_data(
-    deployed: Deployed, run_claude: ClaudeRunner
-) -> None:
-    """The reliability dashboard's sessions (529s and 429s, a refusal, a failing and a rejected
-    tool, a failed MCP server, a session in a repository) through the Docker stack, under delta
-    over gRPC and cumulative over HTTP: each counted exactly, and every panel shows data."""
-    teams = (
-        ("grpc", "e2e-rel-delta", "delta"),
-        ("http/protobuf", "e2e-rel-cumulative", "cumulative"),
-    )
-    for protocol, team, temporality in teams:
-        run_reliability_sessions(run_claude, deployed.client_env(protocol, team, temporality))
-    for _, team, _ in teams:
-        check_reliability_counts(deployed.query, team)
-    token = deployed.stackkit("secret", "otlp-token").stdout.strip()
-    request = urllib.request.Request(
-        f"{deployed.outputs['otlp_endpoints']['http/protobuf']}/v1/logs",
-        data=escalation_request("e2e-rel-delta"),
-        method="POST",
-        headers={"Content-Type": "application/x-protobuf", "Authorization": f"Bearer {token}"},
-    )
-    with urllib.request.urlopen(request, timeout=10) as answer:
-        assert answer.status == 200
-    files = {
-        str(p.relative_to(deployed.workdir / "rendered")): p.read_text()
-        for p in (deployed.workdir / "rendered").rglob("*")
-        if p.is_file()
-    }
-    reliability = dashboard_queries(files, "claude-code-reliability")
-    assert_queries_return_data(deployed.query, reliability, timeout=120)
 
 
 def test_config_change_replaces_only_what_it_affects(deployed: Deployed) -> None:
