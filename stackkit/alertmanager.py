@@ -12,6 +12,7 @@ log.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -247,30 +248,38 @@ def _receiver(r: Receiver) -> dict[str, Any]:
     return out
 
 
-def config(am: AlertmanagerConfig) -> dict[str, Any]:
-    """alertmanager.yml as data: every receiver gets every alert it takes (``continue``)."""
+def _route(
+    am: AlertmanagerConfig, key: Callable[[str], str], severity: Callable[[str], Any]
+) -> dict[str, Any]:
+    """The root route: every receiver gets every alert it takes (``continue``); ``key`` spells
+    the grouping settings, ``severity`` makes the matcher of a receiver's severities."""
     routes = []
     for r in am.receivers:
         route: dict[str, Any] = {"receiver": r.name, "continue": True}
         if severities := _severities(r):
-            route["matchers"] = [f'severity=~"{severities}"']
+            route["matchers"] = [severity(severities)]
         routes.append(route)
     root: dict[str, Any] = {
         "receiver": NOBODY,
-        "group_by": list(am.group_by),
-        "group_wait": am.group_wait,
-        "group_interval": am.group_interval,
-        "repeat_interval": am.repeat_interval,
+        key("group_by"): list(am.group_by),
+        key("group_wait"): am.group_wait,
+        key("group_interval"): am.group_interval,
+        key("repeat_interval"): am.repeat_interval,
     }
     if routes:
         root["routes"] = routes
+    return root
+
+
+def config(am: AlertmanagerConfig) -> dict[str, Any]:
+    """alertmanager.yml as data: every receiver gets every alert it takes (``continue``)."""
     return {
-        "route": root,
+        "route": _route(am, str, lambda severities: f'severity=~"{severities}"'),
         "receivers": [{"name": NOBODY}, *(_receiver(r) for r in am.receivers)],
     }
 
 
-# alertmanager.yml's receiver keys as the Operator's AlertmanagerConfig spells them; its
+# alertmanager.yml's keys as the Operator's AlertmanagerConfig spells them; its
 # ``*_file`` settings become references to keys of :data:`SECRET`.
 _OPERATOR_KEYS = {
     "send_resolved": "sendResolved",
@@ -280,6 +289,10 @@ _OPERATOR_KEYS = {
     "slack_configs": "slackConfigs",
     "email_configs": "emailConfigs",
     "pagerduty_configs": "pagerdutyConfigs",
+    "group_by": "groupBy",
+    "group_wait": "groupWait",
+    "group_interval": "groupInterval",
+    "repeat_interval": "repeatInterval",
 }
 _OPERATOR_SECRETS = {
     "url_file": "urlSecret",
@@ -319,24 +332,14 @@ def operator_config(am: AlertmanagerConfig) -> dict[str, Any]:
     ``<namespace>/<object>/<receiver>``, and (its default matcher strategy) takes only alerts
     labelled ``namespace: <the object's namespace>``.
     """
-    routes = []
-    for r in am.receivers:
-        route: dict[str, Any] = {"receiver": r.name, "continue": True}
-        if severities := _severities(r):
-            route["matchers"] = [{"name": "severity", "matchType": "=~", "value": severities}]
-        routes.append(route)
-    root: dict[str, Any] = {
-        # The Operator requires a receiver here. An alert none of ours takes ends with nobody;
-        # the Operator makes this route `continue`, so the platform team's routes still see it.
-        "receiver": NOBODY,
-        "groupBy": list(am.group_by),
-        "groupWait": am.group_wait,
-        "groupInterval": am.group_interval,
-        "repeatInterval": am.repeat_interval,
-    }
-    if routes:
-        root["routes"] = routes
+    # The Operator requires a receiver on the root route. An alert none of ours takes ends with
+    # nobody; the Operator makes this route `continue`, so the platform team's routes still see it.
+    route = _route(
+        am,
+        lambda key: _OPERATOR_KEYS[key],
+        lambda severities: {"name": "severity", "matchType": "=~", "value": severities},
+    )
     return {
-        "route": root,
+        "route": route,
         "receivers": [{"name": NOBODY}, *(_operator_receiver(r) for r in am.receivers)],
     }
